@@ -1,0 +1,164 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/internal/control"
+)
+
+// listenControl opens the control socket with mode 0600: only root (or the
+// daemon's user) may drain the node.
+func (n *Node) listenControl() (net.Listener, error) {
+	path := n.cfg.Node.ControlSocket
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket %s: create directory: %w", path, err)
+	}
+	// A socket left by a crashed daemon would make Listen fail; if nobody
+	// answers on it, it is stale and safe to remove.
+	if _, err := os.Stat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another anycastd is running with this node.control_socket", path)
+		}
+		os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket %s: chmod 0600: %w", path, err)
+	}
+	return l, nil
+}
+
+func (n *Node) serveControl(ctx context.Context, l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", n.handleStatus)
+	mux.HandleFunc("POST /v1/drain", n.handleCommand(func(l *loop) (control.Result, error) { return l.drain() }))
+	mux.HandleFunc("POST /v1/undrain", n.handleCommand(func(l *loop) (control.Result, error) { return l.undrain() }))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain", r.Method, r.URL.Path)})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(l)
+	os.Remove(n.cfg.Node.ControlSocket)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (n *Node) handleCommand(f func(*loop) (control.Result, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		var res control.Result
+		var ferr error
+		if err := n.do(ctx, func(l *loop) { res, ferr = f(l) }); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, control.Error{Error: err.Error()})
+			return
+		}
+		if ferr != nil {
+			writeJSON(w, http.StatusInternalServerError, control.Error{Error: ferr.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	st, err := n.status(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, control.Error{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// status assembles the status document: lifecycle state from the loop,
+// the rest from the parts that own it.
+func (n *Node) status(ctx context.Context) (*control.Status, error) {
+	st := &control.Status{Node: n.cfg.Node.Name, Version: Version}
+	var announced map[string]bool
+	err := n.do(ctx, func(l *loop) {
+		st.State, st.Reason, st.Since, st.DrainIntent = l.state, l.reason, l.since, l.drainIntent
+		announced = map[string]bool{}
+		for _, a := range l.announced {
+			announced[a.String()] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range n.cfg.Service.Addresses {
+		present, _ := n.addrs.Present(a)
+		st.Addresses = append(st.Addresses, control.Address{
+			Address: a.String(), Interface: n.cfg.Service.Interface, Present: present, Announced: announced[a.String()],
+		})
+	}
+	for _, r := range n.speaker.Announced() {
+		cr := control.Route{Prefix: r.Prefix.String(), MED: r.MED, Prepend: r.Prepend}
+		for _, c := range r.Communities {
+			cr.Communities = append(cr.Communities, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+		}
+		st.Announced = append(st.Announced, cr)
+	}
+	sort.Slice(st.Announced, func(i, j int) bool { return st.Announced[i].Prefix < st.Announced[j].Prefix })
+	peers, err := n.speaker.Peers(ctx)
+	if err != nil {
+		n.log.Warn("status: list bgp peers", "err", err)
+	}
+	for _, p := range peers {
+		st.Peers = append(st.Peers, control.Peer{
+			Address: p.Address.String(), ASN: p.ASN, State: p.State,
+			UptimeSecs: int64(p.Uptime / time.Second), Received: p.Received, Advertised: p.Advertised,
+		})
+	}
+	for _, c := range n.monitor.Snapshot() {
+		st.Checks = append(st.Checks, control.Check{
+			Name: c.Name, Level: levelName(c.Level), Healthy: c.Healthy, Known: c.Known,
+			LastError: c.LastErr, LastRun: c.LastRun, LastChange: c.LastChange,
+		})
+	}
+	q := n.resolver.QueryCount()
+	if c := n.canaryQueries.Load(); q >= c {
+		q -= c
+	}
+	st.Queries = q
+	return st, nil
+}
+
+func levelName(l health.Level) string {
+	if l == health.Critical {
+		return "critical"
+	}
+	return "degrading"
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

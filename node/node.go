@@ -1,0 +1,200 @@
+// Package node is the composition root of anycastd. It loads the config,
+// wires the resolver, the BGP speaker and the health monitor together, owns
+// the lifecycle state machine (starting, warming, announcing, withdrawn,
+// draining, drained), keeps the service addresses on their interface, and
+// serves the control socket and /metrics. Only cmd/ imports node; only node
+// imports bgp, health and resolver.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/anycastd/anycastd/bgp"
+	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/resolver"
+)
+
+// Version is set at build time with -ldflags "-X .../node.Version=...".
+var Version = "dev"
+
+// Node is one anycast resolver node. Build it with New, run it with Run.
+type Node struct {
+	cfg   *Config
+	log   *slog.Logger
+	clock health.Clock
+
+	reg     *prometheus.Registry
+	metrics *nodeMetrics
+
+	addrs    *addrs
+	resolver *resolver.Resolver
+	speaker  *bgp.Speaker
+	monitor  *health.Monitor
+
+	// cmds carries closures into the event loop, which owns the lifecycle
+	// state (the loop* fields of the node live only there).
+	cmds chan func(*loop)
+
+	// canaryQueries counts probes the node sent to itself, so the query
+	// rate operators see can leave them out.
+	canaryQueries atomic.Uint64
+}
+
+// New builds a node from a validated config. It starts nothing.
+func New(cfg *Config, log *slog.Logger) (*Node, error) {
+	n := &Node{
+		cfg:   cfg,
+		log:   log,
+		clock: health.RealClock{},
+		reg:   prometheus.NewRegistry(),
+		cmds:  make(chan func(*loop)),
+	}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.addrs = &addrs{link: cfg.Service.Interface, want: cfg.Service.Addresses, log: log}
+
+	hints := resolver.DefaultRootHints()
+	if cfg.Resolver.RootHints != "" {
+		h, err := loadRootHints(cfg.Resolver.RootHints)
+		if err != nil {
+			return nil, err
+		}
+		hints = h
+	}
+	var listen []netip.AddrPort
+	for _, a := range cfg.Service.Addresses {
+		listen = append(listen, netip.AddrPortFrom(a, cfg.Service.Port))
+	}
+	res, err := resolver.New(resolver.Config{
+		NodeName:        cfg.Node.Name,
+		Listen:          listen,
+		RootHints:       hints,
+		UpstreamPort:    cfg.Resolver.UpstreamPort,
+		CacheBytes:      cfg.Resolver.CacheSize,
+		UpstreamTimeout: cfg.Resolver.UpstreamTimeout,
+	}, log.With("component", "resolver"), n.reg)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: %w", err)
+	}
+	n.resolver = res
+
+	bc := bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, ListenPort: cfg.BGP.ListenPort}
+	for _, p := range cfg.BGP.Peers {
+		bc.Peers = append(bc.Peers, bgp.Peer{
+			Address: p.Address, ASN: p.ASN, LocalAddress: p.LocalAddress, Port: p.Port,
+			Password: p.Password, HoldTime: p.HoldTime, Keepalive: p.Keepalive, Multihop: p.Multihop,
+		})
+	}
+	n.speaker = bgp.New(bc, log.With("component", "bgp"))
+	n.monitor = health.New(n.clock, log.With("component", "health"), n.checks()...)
+	n.metrics = newNodeMetrics(n)
+	n.reg.MustRegister(n.metrics)
+	return n, nil
+}
+
+// checks builds the critical checks of each service address: the address is
+// on the interface, and a canary query through that address's real listener
+// resolves recursively.
+func (n *Node) checks() []health.Check {
+	hc := n.cfg.Health
+	qtype := dns.StringToType[hc.CanaryType]
+	var cs []health.Check
+	for _, a := range n.cfg.Service.Addresses {
+		a := a
+		cs = append(cs, health.Check{
+			Name: "address " + a.String(), Level: health.Critical,
+			Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall,
+			Probe: func(context.Context) error {
+				ok, err := n.addrs.Present(a)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("%s is not on %s", a, n.cfg.Service.Interface)
+				}
+				return nil
+			},
+		})
+		target := netip.AddrPortFrom(a, n.cfg.Service.Port)
+		cs = append(cs, health.Check{
+			Name: "canary " + a.String(), Level: health.Critical,
+			Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall,
+			Probe: func(ctx context.Context) error {
+				n.canaryQueries.Add(1)
+				return resolver.Canary(ctx, target, hc.CanaryName, qtype)
+			},
+		})
+	}
+	return cs
+}
+
+// Run brings the node up and blocks until ctx is done, then runs the
+// ordered shutdown. It returns nil after a clean shutdown.
+func (n *Node) Run(ctx context.Context) error {
+	intent, err := readIntent(n.cfg.Node.StateDir)
+	if err != nil {
+		return err
+	}
+	if err := n.addrs.Apply(); err != nil {
+		return fmt.Errorf("configure service addresses: %w", err)
+	}
+
+	// Each part gets its own context so shutdown can stop them in order
+	// rather than all at once.
+	parts := newParts()
+	resCtx, stopRes := context.WithCancel(context.Background())
+	spkCtx, stopSpk := context.WithCancel(context.Background())
+	monCtx, stopMon := context.WithCancel(context.Background())
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	defer func() { stopSrv(); stopMon(); stopRes(); stopSpk() }()
+
+	parts.start("resolver", func() error { return n.resolver.Run(resCtx) })
+	parts.start("bgp", func() error { return n.speaker.Run(spkCtx) })
+	parts.start("health", func() error { return n.monitor.Run(monCtx) })
+	ctl, err := n.listenControl()
+	if err != nil {
+		return err
+	}
+	parts.start("control", func() error { return n.serveControl(srvCtx, ctl) })
+	if n.cfg.Metrics.Listen != "" {
+		ml, err := n.listenMetrics()
+		if err != nil {
+			return err
+		}
+		parts.start("metrics", func() error { return n.serveMetrics(srvCtx, ml) })
+	}
+
+	l := newLoop(n, intent)
+	n.notify("READY=1")
+	runErr := l.run(ctx, parts.failed)
+
+	// The ordered shutdown, shared with drain: withdraw, lame duck, close
+	// listeners, close sessions, remove the addresses.
+	n.log.Info("shutting down", "state", l.state)
+	if err := l.shutdown(); err != nil {
+		n.log.Error("withdraw on shutdown", "err", err)
+	}
+	stopMon()
+	stopRes()
+	parts.wait("resolver", 10*time.Second)
+	stopSpk()
+	parts.wait("bgp", 10*time.Second)
+	stopSrv()
+	if err := n.addrs.Remove(); err != nil {
+		n.log.Error("remove service addresses", "err", err)
+	}
+	parts.waitAll(5 * time.Second)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	return nil
+}
