@@ -1,0 +1,58 @@
+# anycastd. On a fresh Debian 12 machine, as root:
+#   make demo   installs what it needs, builds, runs the namespace lab demo
+#   make test   installs what it needs and runs every test
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/anycastd/anycastd/node.Version=$(VERSION)
+LAB_NAME ?= acd
+FUZZTIME ?= 10s
+
+.PHONY: all build deps test unit fuzz lint demo lab-up lab-down clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/anycastd ./cmd/anycastd
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/anycastctl ./cmd/anycastctl
+	$(GO) build -trimpath -o bin/mininet ./internal/mininet/cmd/mininet
+
+deps:
+	scripts/deps.sh
+
+# Every test, including the BIRD and namespace integration tests (they need
+# root; CI runs as root), then a short run of each fuzz target.
+test: deps build lint
+	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) fuzz
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+# Each native fuzz target, briefly. Longer: make fuzz FUZZTIME=5m
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null || { echo "fuzz $$f failed"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=1s $$pkg; exit 1; }; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+demo: deps build
+	scripts/demo.sh
+
+lab-up: deps build
+	scripts/lab.sh up --name $(LAB_NAME)
+
+lab-down:
+	scripts/lab.sh down --name $(LAB_NAME)
+
+clean:
+	rm -rf bin out

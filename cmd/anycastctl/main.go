@@ -1,0 +1,123 @@
+// Command anycastctl controls a running anycastd through its control socket.
+//
+//	anycastctl [-socket PATH] status [--json]
+//	anycastctl [-socket PATH] drain
+//	anycastctl [-socket PATH] undrain
+//
+// Exit codes: 0 done (also "already drained"), 1 the node refused or failed
+// the command, 2 usage error, 3 the node could not be reached.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/anycastd/anycastd/internal/control"
+)
+
+const usage = `usage: anycastctl [-socket PATH] COMMAND [ARGS]
+
+Commands:
+  status [--json]   lifecycle state, service addresses, BGP peers, announced
+                    routes and every health check with its last result
+  drain             withdraw the node's routes and keep it out of rotation,
+                    also across restarts, until undrain; listeners keep
+                    answering during the lame-duck time (drain.lame_duck)
+  undrain           return to rotation; routes come back once health checks pass
+  help              this text
+
+Flags:
+  -socket PATH      the node's control socket (node.control_socket in its
+                    config; default /run/anycastd/control.sock)
+  -timeout DUR      give up after DUR (default 15s)
+
+Exit codes: 0 done (also "already drained"), 1 the node refused or failed
+the command, 2 usage error, 3 the node could not be reached.
+`
+
+// exitError carries an exit code with the message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "anycastctl:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("anycastctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	socket := fs.String("socket", "/run/anycastd/control.sock", "control socket")
+	timeout := fs.Duration("timeout", 15*time.Second, "timeout")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		return &exitError{2, fmt.Errorf("%v\n\n%s", err, usage)}
+	}
+	if fs.NArg() == 0 {
+		return &exitError{2, fmt.Errorf("missing command\n\n%s", usage)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	c := control.NewClient(*socket)
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	var err error
+	switch cmd {
+	case "status":
+		err = runStatus(ctx, c, rest, stdout)
+	case "drain":
+		err = runSimple(ctx, "drain", rest, c.Drain, stdout)
+	case "undrain":
+		err = runSimple(ctx, "undrain", rest, c.Undrain, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return &exitError{2, fmt.Errorf("unknown command %q: known commands are status, drain, undrain, help", cmd)}
+	}
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
+		if errors.Is(err, control.ErrUnreachable) {
+			return &exitError{3, err}
+		}
+		return &exitError{1, fmt.Errorf("%s: %w", cmd, err)}
+	}
+	return nil
+}
+
+func runSimple(ctx context.Context, name string, args []string, f func(context.Context) (*control.Result, error), stdout io.Writer) error {
+	if len(args) > 0 {
+		return &exitError{2, fmt.Errorf("%s takes no arguments, got %q", name, args)}
+	}
+	r, err := f(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, r.Message)
+	return nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/anycastd/anycastd/internal/control"
+)
+
+func runStatus(ctx context.Context, c *control.Client, args []string, stdout io.Writer) error {
+	asJSON := false
+	for _, a := range args {
+		switch a {
+		case "--json", "-json":
+			asJSON = true
+		default:
+			return &exitError{2, fmt.Errorf("status: unknown argument %q (only --json)", a)}
+		}
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(stdout, st, time.Now())
+	return nil
+}
+
+// printStatus renders the human view. now is a parameter so the golden test
+// is stable.
+func printStatus(w io.Writer, st *control.Status, now time.Time) {
+	fmt.Fprintf(w, "node %s (anycastd %s)\n", st.Node, st.Version)
+	fmt.Fprintf(w, "state: %s for %s\n", st.State, ago(now, st.Since))
+	fmt.Fprintf(w, "reason: %s\n", st.Reason)
+	if st.DrainIntent {
+		fmt.Fprintln(w, "drain intent: set (persisted; `anycastctl undrain` clears it)")
+	}
+	fmt.Fprintf(w, "queries answered: %d\n", st.Queries)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "\naddresses:")
+	for _, a := range st.Addresses {
+		fmt.Fprintf(tw, "  %s\ton %s\t%s\t%s\n", a.Address, a.Interface, yes(a.Present, "present", "MISSING"), yes(a.Announced, "announced", "not announced"))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nannounced routes:")
+	if len(st.Announced) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, r := range st.Announced {
+		var extra []string
+		if len(r.Communities) > 0 {
+			extra = append(extra, "communities "+strings.Join(r.Communities, " "))
+		}
+		if r.MED != 0 {
+			extra = append(extra, fmt.Sprintf("med %d", r.MED))
+		}
+		if r.Prepend != 0 {
+			extra = append(extra, fmt.Sprintf("prepend %d", r.Prepend))
+		}
+		if len(extra) == 0 {
+			fmt.Fprintf(w, "  %s\n", r.Prefix)
+			continue
+		}
+		fmt.Fprintf(w, "  %s (%s)\n", r.Prefix, strings.Join(extra, ", "))
+	}
+
+	fmt.Fprintln(w, "\nbgp peers:")
+	if len(st.Peers) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, p := range st.Peers {
+		up := ""
+		if p.State == "established" {
+			up = "up " + (time.Duration(p.UptimeSecs) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "  %s\tAS%d\t%s\t%s\tadvertised %d\treceived %d\n", p.Address, p.ASN, p.State, up, p.Advertised, p.Received)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nhealth checks:")
+	for _, c := range st.Checks {
+		res := "ok"
+		switch {
+		case !c.Known:
+			res = "pending"
+		case !c.Healthy:
+			res = "FAILING"
+		}
+		last := "never run"
+		if !c.LastRun.IsZero() {
+			last = "ran " + ago(now, c.LastRun) + " ago"
+		}
+		errText := ""
+		if c.LastError != "" {
+			errText = "last error: " + c.LastError
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Name, c.Level, res, last, errText)
+	}
+	tw.Flush()
+}
+
+func yes(b bool, t, f string) string {
+	if b {
+		return t
+	}
+	return f
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anycastd/anycastd/internal/control"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func TestStatusGolden(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	st := &control.Status{
+		Node: "n1", Version: "test", State: control.StateAnnouncing, Reason: "all checks healthy",
+		Since: now.Add(-90 * time.Second), Queries: 1234,
+		Addresses: []control.Address{
+			{Address: "192.0.2.53", Interface: "lo", Present: true, Announced: true},
+			{Address: "2001:db8:53::53", Interface: "lo", Present: false, Announced: false},
+		},
+		Announced: []control.Route{{Prefix: "192.0.2.53/32"}},
+		Peers: []control.Peer{
+			{Address: "198.18.1.1", ASN: 64496, State: "established", UptimeSecs: 80, Advertised: 1},
+			{Address: "fd00:53:1::1", ASN: 64496, State: "active"},
+		},
+		Checks: []control.Check{
+			{Name: "address 192.0.2.53", Level: "critical", Healthy: true, Known: true, LastRun: now.Add(-300 * time.Millisecond)},
+			{Name: "address 2001:db8:53::53", Level: "critical", Known: true, LastRun: now.Add(-300 * time.Millisecond), LastError: "2001:db8:53::53 is not on lo"},
+			{Name: "canary 192.0.2.53", Level: "critical"},
+		},
+	}
+	var b bytes.Buffer
+	printStatus(&b, st, now)
+	golden := filepath.Join("testdata", "status.golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("status output differs from %s (go test -update to accept):\n%s", golden, b.String())
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "missing command"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"status", "--yaml"}, 2, `unknown argument "--yaml"`},
+		{[]string{"drain", "now"}, 2, "drain takes no arguments"},
+		{[]string{"-socket", "/nonexistent/anycastd.sock", "status"}, 3, "does not exist"},
+	}
+	for _, tt := range tests {
+		err := run(context.Background(), tt.args, &bytes.Buffer{}, &bytes.Buffer{})
+		ee, ok := err.(*exitError)
+		if !ok {
+			t.Errorf("%v: err = %v, want exit code %d", tt.args, err, tt.code)
+			continue
+		}
+		if ee.code != tt.code || !strings.Contains(ee.Error(), tt.want) {
+			t.Errorf("%v: exit %d %q, want exit %d containing %q", tt.args, ee.code, ee.Error(), tt.code, tt.want)
+		}
+	}
+}
