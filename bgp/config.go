@@ -1,0 +1,154 @@
+package bgp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Defaults chosen so that a dead node disappears from its upstream within
+// seconds (hold 9 s) without flapping on a single lost keepalive.
+const (
+	DefaultHoldTime  = 9 * time.Second
+	DefaultKeepalive = 3 * time.Second
+	DefaultPort      = 179
+
+	// connectRetry is short so a session comes back quickly after the
+	// upstream router restarts; GoBGP's own default is two minutes.
+	connectRetry = 5 * time.Second
+
+	// maxPrepend bounds Route.Prepend: more copies than this only make
+	// the path look broken to other networks and do not de-prefer further.
+	maxPrepend = 16
+)
+
+// Config is the speaker's static configuration.
+type Config struct {
+	ASN      uint32
+	RouterID netip.Addr // must be IPv4: the BGP identifier is 32 bits
+	// ListenPort is the TCP port to accept sessions on. Zero or negative
+	// means do not listen and only connect out, which is what an embedded
+	// speaker wants: it never fights another daemon for port 179.
+	ListenPort int32
+	Peers      []Peer
+}
+
+// Peer is one BGP neighbour.
+type Peer struct {
+	Address      netip.Addr
+	ASN          uint32
+	LocalAddress netip.Addr    // optional source address of the session
+	Port         uint16        // optional, default 179
+	Password     string        // optional TCP-MD5 (RFC 2385)
+	HoldTime     time.Duration // default 9s; 0 means default, else >= 3s
+	Keepalive    time.Duration // default 3s; must be below HoldTime
+	Multihop     uint8         // optional eBGP multihop TTL; 0 = directly connected
+}
+
+// Route is one locally originated prefix with the attributes to announce it
+// with. Next hop and origin are not configurable: the next hop is always the
+// session's own address and the origin is IGP.
+type Route struct {
+	Prefix      netip.Prefix // usually a /32 or /128 service address
+	Communities []uint32     // standard communities, asn<<16 | value
+	MED         uint32
+	Prepend     int // extra copies of our ASN on the AS path, 0..16
+}
+
+// Validate reports every problem in the configuration at once, each naming
+// the field, so that `anycastd -check` can show them together.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ASN == 0 {
+		errs = append(errs, errors.New("asn: must not be 0"))
+	}
+	if !c.RouterID.Is4() {
+		errs = append(errs, fmt.Errorf("router_id: %v is not an IPv4 address", c.RouterID))
+	}
+	seen := make(map[netip.Addr]bool, len(c.Peers))
+	for i, p := range c.Peers {
+		if err := p.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("peers[%d]: %w", i, err))
+			continue
+		}
+		if seen[p.Address] {
+			errs = append(errs, fmt.Errorf("peers[%d]: duplicate address %v", i, p.Address))
+		}
+		seen[p.Address] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (p Peer) validate() error {
+	var errs []error
+	if !p.Address.IsValid() || p.Address.IsUnspecified() || p.Address.Zone() != "" {
+		errs = append(errs, fmt.Errorf("address: %v is not a usable unicast address", p.Address))
+	}
+	if p.ASN == 0 {
+		errs = append(errs, errors.New("asn: must not be 0"))
+	}
+	if p.LocalAddress.IsValid() && p.Address.IsValid() && p.LocalAddress.Is4() != p.Address.Is4() {
+		errs = append(errs, fmt.Errorf("local_address: %v is not the same family as %v", p.LocalAddress, p.Address))
+	}
+	hold, keepalive := p.timers()
+	// RFC 4271 4.2: a hold time is either 0 (never used here) or at least 3 s.
+	if hold < 3*time.Second || hold%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("hold_time: %v must be whole seconds and at least 3s", hold))
+	}
+	if keepalive < time.Second || keepalive%time.Second != 0 || keepalive >= hold {
+		errs = append(errs, fmt.Errorf("keepalive: %v must be whole seconds, at least 1s and below hold_time %v", keepalive, hold))
+	}
+	return errors.Join(errs...)
+}
+
+// timers returns the hold time and keepalive with defaults filled in.
+func (p Peer) timers() (hold, keepalive time.Duration) {
+	hold, keepalive = p.HoldTime, p.Keepalive
+	if hold == 0 {
+		hold = DefaultHoldTime
+	}
+	if keepalive == 0 {
+		keepalive = min(DefaultKeepalive, hold/3)
+	}
+	return hold, keepalive
+}
+
+func (p Peer) port() uint16 {
+	if p.Port == 0 {
+		return DefaultPort
+	}
+	return p.Port
+}
+
+// validateRoutes checks a desired set and returns it keyed by prefix, with
+// communities sorted and deduplicated so that equal sets compare equal.
+func validateRoutes(routes []Route) (map[netip.Prefix]Route, error) {
+	out := make(map[netip.Prefix]Route, len(routes))
+	var errs []error
+	for _, r := range routes {
+		switch {
+		case !r.Prefix.IsValid() || r.Prefix.Addr().Zone() != "":
+			errs = append(errs, fmt.Errorf("route %v: invalid prefix", r.Prefix))
+			continue
+		case r.Prefix != r.Prefix.Masked():
+			errs = append(errs, fmt.Errorf("route %v: host bits set (want %v)", r.Prefix, r.Prefix.Masked()))
+			continue
+		case r.Prefix.Addr().Is4In6():
+			errs = append(errs, fmt.Errorf("route %v: IPv4-mapped prefix", r.Prefix))
+			continue
+		case r.Prepend < 0 || r.Prepend > maxPrepend:
+			errs = append(errs, fmt.Errorf("route %v: prepend %d out of range 0..%d", r.Prefix, r.Prepend, maxPrepend))
+			continue
+		}
+		if _, dup := out[r.Prefix]; dup {
+			errs = append(errs, fmt.Errorf("route %v: listed twice", r.Prefix))
+			continue
+		}
+		out[r.Prefix] = r.canonical()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
