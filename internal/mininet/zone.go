@@ -1,0 +1,270 @@
+package mininet
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// zone is one zone's data, indexed for lookups. It is immutable once built, so
+// servers share it without locking.
+//
+// Building is two steps on purpose: parse (plus generated address records)
+// into a flat record list, then index. Signing, when it comes, slots in
+// between the two, adding DNSKEY, RRSIG and NSEC records to the list.
+type zone struct {
+	origin string // canonical (lower case) FQDN
+	soa    *dns.SOA
+	nodes  map[string]*node // by canonical owner name, including empty non-terminals
+}
+
+// node holds the record sets at one owner name.
+type node struct {
+	rrsets map[uint16][]dns.RR
+}
+
+// parseZone parses master-file text into records for origin.
+func parseZone(origin, text string) ([]dns.RR, error) {
+	zp := dns.NewZoneParser(strings.NewReader(text), origin, origin)
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if !dns.IsSubDomain(origin, rr.Header().Name) {
+			return nil, fmt.Errorf("parse zone %s: %s is out of zone", origin, rr.Header().Name)
+		}
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		return nil, fmt.Errorf("parse zone %s: %w", origin, err)
+	}
+	return rrs, nil
+}
+
+// hostAddrs is one server name with its addresses.
+type hostAddrs struct {
+	name  string
+	addrs []netip.Addr
+}
+
+// withAddresses appends A/AAAA records for every host that belongs in the
+// zone: names the zone is authoritative for, and glue, i.e. names below a
+// delegation that some NS record of the zone points at. The TTL follows the
+// first NS record naming the host, as glue in real zones does.
+func withAddresses(origin string, rrs []dns.RR, hosts []hostAddrs) []dns.RR {
+	cuts := map[string]bool{}
+	nsTTL := map[string]uint32{}
+	for _, rr := range rrs {
+		ns, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		owner := dns.CanonicalName(ns.Hdr.Name)
+		if owner != origin {
+			cuts[owner] = true
+		}
+		target := dns.CanonicalName(ns.Ns)
+		if _, seen := nsTTL[target]; !seen {
+			nsTTL[target] = ns.Hdr.Ttl
+		}
+	}
+	for _, h := range hosts {
+		name := dns.CanonicalName(h.name)
+		if !dns.IsSubDomain(origin, name) {
+			continue
+		}
+		ttl, isTarget := nsTTL[name]
+		if highestCut(origin, name, func(n string) bool { return cuts[n] }) != "" && !isTarget {
+			continue
+		}
+		if !isTarget {
+			ttl = 3600
+		}
+		for _, a := range h.addrs {
+			hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: ttl}
+			if a.Is4() {
+				hdr.Rrtype = dns.TypeA
+				rrs = append(rrs, &dns.A{Hdr: hdr, A: a.AsSlice()})
+			} else {
+				hdr.Rrtype = dns.TypeAAAA
+				rrs = append(rrs, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+			}
+		}
+	}
+	return rrs
+}
+
+// highestCut returns the highest delegation point at or above name and
+// below origin, or "" when name is authoritative data of the zone.
+func highestCut(origin, name string, isCut func(string) bool) string {
+	originLabels := dns.CountLabel(origin)
+	idx := dns.Split(name)
+	// idx runs from the full name towards the top; walk from the top down.
+	for i := len(idx) - 1; i >= 0; i-- {
+		cand := name[idx[i]:]
+		if dns.CountLabel(cand) > originLabels && isCut(cand) {
+			return cand
+		}
+	}
+	return ""
+}
+
+// newZone indexes records into a zone. The zone must have exactly one SOA at
+// the apex.
+func newZone(origin string, rrs []dns.RR) (*zone, error) {
+	z := &zone{origin: dns.CanonicalName(origin), nodes: map[string]*node{}}
+	for _, rr := range rrs {
+		owner := dns.CanonicalName(rr.Header().Name)
+		rr.Header().Name = owner
+		n := z.nodes[owner]
+		if n == nil {
+			n = &node{rrsets: map[uint16][]dns.RR{}}
+			z.nodes[owner] = n
+		}
+		t := rr.Header().Rrtype
+		if soa, ok := rr.(*dns.SOA); ok {
+			if owner != z.origin || z.soa != nil {
+				return nil, fmt.Errorf("index zone %s: unexpected SOA at %s", z.origin, owner)
+			}
+			z.soa = soa
+		}
+		n.rrsets[t] = append(n.rrsets[t], rr)
+		// Every ancestor up to the apex exists, even without records: an
+		// empty non-terminal answers NODATA, not NXDOMAIN (RFC 8020).
+		for p := parent(owner); p != "" && dns.IsSubDomain(z.origin, p) && z.nodes[p] == nil; p = parent(p) {
+			z.nodes[p] = &node{rrsets: map[uint16][]dns.RR{}}
+		}
+	}
+	if z.soa == nil {
+		return nil, fmt.Errorf("index zone %s: no SOA", z.origin)
+	}
+	if len(z.nodes[z.origin].rrsets[dns.TypeNS]) == 0 {
+		return nil, fmt.Errorf("index zone %s: no apex NS", z.origin)
+	}
+	for owner, n := range z.nodes {
+		if _, ok := n.rrsets[dns.TypeCNAME]; ok && len(n.rrsets) > 1 {
+			return nil, fmt.Errorf("index zone %s: CNAME and other data at %s", z.origin, owner)
+		}
+	}
+	return z, nil
+}
+
+// parent returns the name one label up, or "" for the root.
+func parent(name string) string {
+	if name == "." {
+		return ""
+	}
+	off, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[off:]
+}
+
+// isCut reports whether owner is a delegation point of the zone.
+func (z *zone) isCut(owner string) bool {
+	if owner == z.origin {
+		return false
+	}
+	n := z.nodes[owner]
+	return n != nil && len(n.rrsets[dns.TypeNS]) > 0
+}
+
+// delegation returns the highest delegation point at or above name, or "".
+func (z *zone) delegation(name string) string {
+	return highestCut(z.origin, name, z.isCut)
+}
+
+// maxChase bounds in-zone CNAME chasing, so a loop in the data cannot spin.
+const maxChase = 8
+
+// answer fills m (already a reply to the query) from the zone, the way an
+// authoritative-only server does: a referral below a cut, the data with AA,
+// in-zone CNAME chasing, and NXDOMAIN/NODATA with the SOA.
+func (z *zone) answer(m *dns.Msg, qname string, qtype uint16) {
+	name := dns.CanonicalName(qname)
+	if cut := z.delegation(name); cut != "" && !(cut == name && qtype == dns.TypeDS) {
+		z.referral(m, cut)
+		return
+	}
+	m.Authoritative = true
+	for range maxChase {
+		n := z.nodes[name]
+		if n == nil {
+			m.Rcode = dns.RcodeNameError
+			z.negative(m)
+			return
+		}
+		if qtype == dns.TypeANY {
+			// RFC 8482 would allow one set; the lab wants to see everything.
+			for _, t := range sortedTypes(n) {
+				m.Answer = append(m.Answer, n.rrsets[t]...)
+			}
+			if len(n.rrsets) == 0 {
+				z.negative(m)
+			}
+			return
+		}
+		if rrs := n.rrsets[qtype]; len(rrs) > 0 {
+			m.Answer = append(m.Answer, rrs...)
+			z.additional(m, rrs)
+			return
+		}
+		cname, ok := n.rrsets[dns.TypeCNAME]
+		if !ok {
+			z.negative(m)
+			return
+		}
+		m.Answer = append(m.Answer, cname...)
+		target := dns.CanonicalName(cname[0].(*dns.CNAME).Target)
+		// Only data this zone is authoritative for is chased; the resolver
+		// follows the rest itself.
+		if !dns.IsSubDomain(z.origin, target) || z.delegation(target) != "" {
+			return
+		}
+		name = target
+	}
+}
+
+// referral puts the NS set of the cut in authority and the glue the zone
+// holds for its targets in additional. AA stays clear.
+func (z *zone) referral(m *dns.Msg, cut string) {
+	ns := z.nodes[cut].rrsets[dns.TypeNS]
+	m.Ns = append(m.Ns, ns...)
+	z.additional(m, ns)
+}
+
+// additional adds addresses the zone holds for NS and MX targets.
+func (z *zone) additional(m *dns.Msg, rrs []dns.RR) {
+	for _, rr := range rrs {
+		var target string
+		switch rr := rr.(type) {
+		case *dns.NS:
+			target = rr.Ns
+		case *dns.MX:
+			target = rr.Mx
+		default:
+			continue
+		}
+		n := z.nodes[dns.CanonicalName(target)]
+		if n == nil {
+			continue
+		}
+		m.Extra = append(m.Extra, n.rrsets[dns.TypeA]...)
+		m.Extra = append(m.Extra, n.rrsets[dns.TypeAAAA]...)
+	}
+}
+
+// negative adds the SOA with the negative-caching TTL of RFC 2308.
+func (z *zone) negative(m *dns.Msg) {
+	soa := dns.Copy(z.soa).(*dns.SOA)
+	soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+	m.Ns = append(m.Ns, soa)
+}
+
+// sortedTypes returns the node's types in ascending order, for stable output.
+func sortedTypes(n *node) []uint16 {
+	return slices.Sorted(maps.Keys(n.rrsets))
+}

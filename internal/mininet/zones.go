@@ -1,0 +1,200 @@
+package mininet
+
+import (
+	"fmt"
+	"strings"
+)
+
+// This file is the whole content of the mini internet: which servers exist,
+// which zones each one serves, and the zone data. docs/mininet.md documents
+// the names; the resolver tests and the lab demo rely on them, so change both
+// together.
+//
+// Server addresses depend on Config, so the zone text never spells them: the
+// builder adds an A (and, with Prefix6, an AAAA) record for every server name
+// to each zone that contains the name, either as authoritative data or as glue
+// for an NS record of that zone. Out-of-zone NS targets get no glue, which is
+// what makes glueless.com glueless.
+
+// serverSpec is one authoritative server. Servers take host numbers 1, 2, ...
+// in the order of the servers table.
+type serverSpec struct {
+	name  string   // the server's host name, FQDN
+	zones []string // origins it is authoritative for
+	// unbound servers get an address and glue but nothing listens there, so
+	// a resolver can be tested against a dead name server.
+	unbound bool
+}
+
+var servers = []serverSpec{
+	{name: "a.root-servers.net.", zones: []string{".", "root-servers.net."}},
+	{name: "b.root-servers.net.", zones: []string{".", "root-servers.net."}},
+	{name: "a.nic.com.", zones: []string{"com."}},
+	{name: "b.nic.com.", zones: []string{"com."}},
+	{name: "a.nic.net.", zones: []string{"net."}},
+	{name: "a.nic.org.", zones: []string{"org."}},
+	{name: "a.nic.lab.", zones: []string{"lab."}},
+	{name: "ns1.example.com.", zones: []string{"example.com.", "chain.com.", "mixed.com."}},
+	{name: "ns2.example.com.", zones: []string{"example.com.", "chain.com.", "mixed.com."}},
+	{name: "ns.hosting.net.", zones: []string{"hosting.net.", "glueless.com."}},
+	{name: "ns.example.net.", zones: []string{"example.net."}},
+	{name: "ns.example.org.", zones: []string{"example.org."}},
+	{name: "ns.anycastd.lab.", zones: []string{"anycastd.lab."}},
+	{name: "ns.dead.com.", unbound: true},
+}
+
+// zoneSpec is the master-file text of one zone; origin is its apex.
+type zoneSpec struct {
+	origin string
+	text   string
+}
+
+// zoneTexts holds every zone. Negative TTLs (min of SOA TTL and SOA minimum)
+// are kept short, 300s for root and TLDs and 60s for leaves, so lab runs do
+// not stay poisoned by a typo for long.
+var zoneTexts = []zoneSpec{
+	{".", `
+$TTL 86400
+.	86400	IN SOA	a.root-servers.net. nstld.root-servers.net. 2025010101 1800 900 604800 300
+.	518400	IN NS	a.root-servers.net.
+.	518400	IN NS	b.root-servers.net.
+com.	172800	IN NS	a.nic.com.
+com.	172800	IN NS	b.nic.com.
+net.	172800	IN NS	a.nic.net.
+org.	172800	IN NS	a.nic.org.
+lab.	172800	IN NS	a.nic.lab.
+`},
+	{"root-servers.net.", `
+$TTL 3600000
+@	3600000	IN SOA	a.root-servers.net. nstld.root-servers.net. 2025010101 14400 7200 1209600 300
+@	3600000	IN NS	a.root-servers.net.
+@	3600000	IN NS	b.root-servers.net.
+`},
+	{"com.", `
+$TTL 86400
+@	900	IN SOA	a.nic.com. hostmaster.nic.com. 2025010101 1800 900 604800 300
+@	172800	IN NS	a.nic.com.
+@	172800	IN NS	b.nic.com.
+example		172800	IN NS	ns1.example.com.
+example		172800	IN NS	ns2.example.com.
+chain		172800	IN NS	ns1.example.com.
+chain		172800	IN NS	ns2.example.com.
+; glueless: the only name server lives in another TLD, so com. has no glue
+; and the resolver must resolve ns.hosting.net. first.
+glueless	172800	IN NS	ns.hosting.net.
+; lame: delegated to a server that does not serve the zone (REFUSED).
+lame		172800	IN NS	ns.example.net.
+; dead: the only name server has an address where nothing listens.
+dead		172800	IN NS	ns.dead.com.
+; mixed: one dead and two working name servers.
+mixed		172800	IN NS	ns.dead.com.
+mixed		172800	IN NS	ns1.example.com.
+mixed		172800	IN NS	ns2.example.com.
+`},
+	{"net.", `
+$TTL 86400
+@	900	IN SOA	a.nic.net. hostmaster.nic.net. 2025010101 1800 900 604800 300
+@	172800	IN NS	a.nic.net.
+root-servers	172800	IN NS	a.root-servers.net.
+root-servers	172800	IN NS	b.root-servers.net.
+hosting		172800	IN NS	ns.hosting.net.
+example		172800	IN NS	ns.example.net.
+`},
+	{"org.", `
+$TTL 86400
+@	900	IN SOA	a.nic.org. hostmaster.nic.org. 2025010101 1800 900 604800 300
+@	172800	IN NS	a.nic.org.
+example		172800	IN NS	ns.example.org.
+`},
+	{"lab.", `
+$TTL 86400
+@	900	IN SOA	a.nic.lab. hostmaster.nic.lab. 2025010101 1800 900 604800 300
+@	172800	IN NS	a.nic.lab.
+anycastd	172800	IN NS	ns.anycastd.lab.
+`},
+	{"example.com.", `
+$TTL 3600
+@	3600	IN SOA	ns1 hostmaster 2025010101 7200 900 1209600 60
+@	IN NS	ns1
+@	IN NS	ns2
+@	IN MX	10 mail
+@	IN TXT	"v=spf1 mx -all"
+www	IN A	198.51.100.80
+www	IN AAAA	2001:db8:100::80
+mail	IN A	198.51.100.25
+mail	IN AAAA	2001:db8:100::25
+; in-zone CNAME, chased by the server
+alias	IN CNAME www
+; CNAME into another zone, not chased by the server
+outside	IN CNAME www.example.org.
+; b.c.example.com. and c.example.com. are empty non-terminals (NODATA)
+a.b.c	IN A	198.51.100.86
+short	5	IN A	198.51.100.87
+` + txtRRs("big", 8, 200) + txtRRs("medium", 3, 200)},
+	{"chain.com.", `
+$TTL 3600
+@	3600	IN SOA	ns1.example.com. hostmaster.example.com. 2025010101 7200 900 1209600 60
+@	IN NS	ns1.example.com.
+@	IN NS	ns2.example.com.
+; www.chain.com -> alias.example.net -> final.example.org, across three zones
+www	IN CNAME	alias.example.net.
+`},
+	{"mixed.com.", `
+$TTL 3600
+@	3600	IN SOA	ns1.example.com. hostmaster.example.com. 2025010101 7200 900 1209600 60
+@	IN NS	ns.dead.com.
+@	IN NS	ns1.example.com.
+@	IN NS	ns2.example.com.
+www	IN A	198.51.100.88
+`},
+	{"hosting.net.", `
+$TTL 3600
+@	3600	IN SOA	ns.hosting.net. hostmaster.hosting.net. 2025010101 7200 900 1209600 60
+@	IN NS	ns.hosting.net.
+www	IN A	198.51.100.89
+`},
+	{"glueless.com.", `
+$TTL 3600
+@	3600	IN SOA	ns.hosting.net. hostmaster.hosting.net. 2025010101 7200 900 1209600 60
+@	IN NS	ns.hosting.net.
+www	IN A	198.51.100.84
+www	IN AAAA	2001:db8:100::84
+`},
+	{"example.net.", `
+$TTL 3600
+@	3600	IN SOA	ns.example.net. hostmaster.example.net. 2025010101 7200 900 1209600 60
+@	IN NS	ns.example.net.
+www	IN A	198.51.100.81
+alias	IN CNAME	final.example.org.
+`},
+	{"example.org.", `
+$TTL 3600
+@	3600	IN SOA	ns.example.org. hostmaster.example.org. 2025010101 7200 900 1209600 60
+@	IN NS	ns.example.org.
+@	IN MX	10 mail
+@	IN TXT	"v=spf1 mx -all"
+www	IN A	198.51.100.83
+www	IN AAAA	2001:db8:100::83
+mail	IN A	198.51.100.26
+final	IN A	198.51.100.82
+`},
+	{"anycastd.lab.", `
+$TTL 3600
+@	3600	IN SOA	ns.anycastd.lab. hostmaster.anycastd.lab. 2025010101 7200 900 1209600 60
+@	IN NS	ns.anycastd.lab.
+; the lab's health canary: short TTL so a node keeps asking upstream
+canary	5	IN A	198.51.100.250
+canary	5	IN AAAA	2001:db8:100::250
+`},
+}
+
+// txtRRs returns n TXT records at owner, each with one string of size bytes;
+// the strings differ so the records are not duplicates.
+func txtRRs(owner string, n, size int) string {
+	var b strings.Builder
+	for i := range n {
+		prefix := fmt.Sprintf("%s-%d-", owner, i)
+		fmt.Fprintf(&b, "%s\tIN TXT\t\"%s%s\"\n", owner, prefix, strings.Repeat("x", size-len(prefix)))
+	}
+	return b.String()
+}
