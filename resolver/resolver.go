@@ -1,0 +1,178 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+)
+
+// Resolver is a recursive resolver with its listeners. Build it with New,
+// serve with Run. Resolve may be used without Run.
+type Resolver struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	cache   *cache
+	up      *upstream
+	flights singleflight.Group
+	now     func() time.Time
+
+	answered atomic.Uint64 // client queries answered, for QueryCount
+	ready    chan struct{} // closed once Run has bound every listener
+
+	// mu guards what follows.
+	mu      sync.Mutex
+	running bool
+	addrs   []netip.AddrPort
+}
+
+// New checks cfg and builds a Resolver. It starts nothing: no socket, no
+// goroutine. Metrics go to reg unless it is nil.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("resolver config: %w", err)
+	}
+	cfg.RootHints = append([]netip.Addr(nil), cfg.RootHints...)
+	cfg.Listen = append([]netip.AddrPort(nil), cfg.Listen...)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Resolver{
+		cfg:   cfg,
+		log:   log,
+		now:   time.Now,
+		ready: make(chan struct{}),
+	}
+	r.cache, err = newCache(cfg.CacheBytes, func() time.Time { return r.now() })
+	if err != nil {
+		return nil, err
+	}
+	r.m, err = newMetrics(reg, func() float64 { return float64(r.cache.bytes()) })
+	if err != nil {
+		return nil, err
+	}
+	r.up = &upstream{port: cfg.UpstreamPort, timeout: cfg.UpstreamTimeout, m: r.m}
+	return r, nil
+}
+
+// Resolve answers q recursively: from the cache, by joining an identical
+// question already in flight, or by iterating from the closest known zone
+// cut. The reply holds Rcode, Answer (the CNAME chain and the data) and,
+// for negative answers, the SOA in Ns. An error means the question could not
+// be answered (the listeners turn it into SERVFAIL). Each caller gets its
+// own copy of the message.
+func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
+	if _, ok := dns.IsDomainName(q.Name); !ok || !dns.IsFqdn(q.Name) {
+		return nil, fmt.Errorf("resolve %q: not a fully qualified domain name", q.Name)
+	}
+	q.Name = strings.ToLower(q.Name)
+	if m, ok := r.cache.get(answerKey(q)); ok {
+		r.m.cacheHits.Inc()
+		m.Question = []dns.Question{q}
+		return m, nil
+	}
+	r.m.cacheMisses.Inc()
+	key := fmt.Sprintf("%s/%d/%d", q.Name, q.Qtype, q.Qclass)
+	ch := r.flights.DoChan(key, func() (any, error) {
+		// The flight outlives the caller who started it: others may have
+		// joined, and the answer is worth caching either way.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
+		defer cancel()
+		return r.resolve(fctx, q, newBudget())
+	})
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("resolve %s: %w", q.Name, ctx.Err())
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*dns.Msg).Copy(), nil
+	}
+}
+
+// QueryCount returns how many client queries the listeners have answered,
+// so the node can watch traffic taper while draining.
+func (r *Resolver) QueryCount() uint64 { return r.answered.Load() }
+
+// Ready is closed once Run has bound every listener.
+func (r *Resolver) Ready() <-chan struct{} { return r.ready }
+
+// Addrs returns the bound listener addresses (ports resolved when Listen
+// asked for port 0); nil before Ready.
+func (r *Resolver) Addrs() []netip.AddrPort {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]netip.AddrPort(nil), r.addrs...)
+}
+
+// Run binds the listeners, serves until ctx is done, then stops accepting
+// and waits up to Config.ShutdownTimeout for queries in flight. It returns
+// nil after a clean stop, or the error that stopped it early.
+func (r *Resolver) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running {
+		r.mu.Unlock()
+		return errors.New("resolver: Run called twice")
+	}
+	r.running = true
+	r.mu.Unlock()
+
+	ls, err := r.listen(ctx)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, len(ls.servers))
+	for _, s := range ls.servers {
+		go func() { errc <- s.ActivateAndServe() }()
+	}
+	for range ls.servers {
+		select {
+		case <-ls.started:
+		case err := <-errc:
+			ls.shutdown(context.Background())
+			return fmt.Errorf("serve dns: %w", err)
+		}
+	}
+	r.mu.Lock()
+	r.addrs = ls.addrs
+	r.mu.Unlock()
+	close(r.ready)
+	r.log.Info("resolver listening", "addrs", ls.addrs)
+
+	// otter gets no ticks of its own (see otterClock): expired entries are
+	// swept here, so New starts nothing.
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-sweep.C:
+			r.cache.cleanUp()
+		case err := <-errc:
+			runErr = fmt.Errorf("serve dns: %w", err)
+			break loop
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := ls.shutdown(sctx); err != nil {
+		r.log.Warn("resolver shutdown incomplete", "err", err)
+	}
+	r.log.Info("resolver stopped")
+	return runErr
+}
