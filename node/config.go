@@ -1,0 +1,891 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the node's configuration: one YAML file, `version: 1`, decoded
+// strictly (unknown keys are errors). docs/config.md documents every key;
+// node/testdata/config/example.yaml is a commented example.
+type Config struct {
+	Version  int            `json:"version"`
+	Node     NodeConfig     `json:"node"`
+	Service  ServiceConfig  `json:"service"`
+	Resolver ResolverConfig `json:"resolver"`
+	BGP      BGPConfig      `json:"bgp"`
+	Health   HealthConfig   `json:"health"`
+	Metrics  MetricsConfig  `json:"metrics"`
+	Drain    DrainConfig    `json:"drain"`
+	Log      LogConfig      `json:"log"`
+}
+
+// NodeConfig identifies the node and where it keeps its files.
+type NodeConfig struct {
+	Name          string `json:"name"`           // also the NSID payload
+	StateDir      string `json:"state_dir"`      // persisted drain intent
+	ControlSocket string `json:"control_socket"` // anycastctl's unix socket
+}
+
+// ServiceConfig is what the node serves and announces.
+type ServiceConfig struct {
+	Interface string       `json:"interface"` // where the addresses are put
+	Addresses []netip.Addr `json:"addresses"` // announced as /32 and /128
+	Port      uint16       `json:"port"`
+}
+
+// ResolverConfig tunes the recursive resolver.
+type ResolverConfig struct {
+	RootHints       string        `json:"root_hints"`   // "" means the built-in real roots
+	TrustAnchor     string        `json:"trust_anchor"` // "" means the built-in root KSK
+	CacheSize       int64         `json:"cache_size"`   // bytes
+	UpstreamTimeout time.Duration `json:"upstream_timeout"`
+	UpstreamPort    uint16        `json:"upstream_port"`
+}
+
+// BGPConfig is the embedded speaker and its peers.
+type BGPConfig struct {
+	ASN        uint32       `json:"asn"`
+	RouterID   netip.Addr   `json:"router_id"`
+	ListenPort int32        `json:"listen_port"` // -1: do not accept incoming sessions
+	Peers      []PeerConfig `json:"peers"`
+}
+
+// PeerConfig is one BGP neighbour.
+type PeerConfig struct {
+	Address      netip.Addr    `json:"address"`
+	ASN          uint32        `json:"asn"`
+	LocalAddress netip.Addr    `json:"local_address"` // zero: chosen by the kernel
+	Port         uint16        `json:"port"`
+	Password     string        `json:"password"` // TCP MD5; "" for none
+	HoldTime     time.Duration `json:"hold_time"`
+	Keepalive    time.Duration `json:"keepalive"`
+	Multihop     uint8         `json:"multihop"` // 0: directly connected
+}
+
+// HealthConfig drives the node's health checks.
+type HealthConfig struct {
+	Interval   time.Duration `json:"interval"`
+	Timeout    time.Duration `json:"timeout"`
+	Rise       int           `json:"rise"`
+	Fall       int           `json:"fall"`
+	CanaryName string        `json:"canary_name"` // FQDN
+	CanaryType string        `json:"canary_type"` // upper-case mnemonic, a key of dns.StringToType
+}
+
+// MetricsConfig is the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `json:"listen"` // host:port; "" disables
+}
+
+// DrainConfig times a drain.
+type DrainConfig struct {
+	LameDuck time.Duration `json:"lame_duck"` // listeners keep serving this long after withdrawal
+	Timeout  time.Duration `json:"timeout"`   // withdraw at the latest after this long
+}
+
+// LogConfig selects the daemon's log output.
+type LogConfig struct {
+	Level  string `json:"level"`  // debug, info, warn, error
+	Format string `json:"format"` // text, json
+}
+
+// Defaults of the keys that have one; see docs/config.md.
+const (
+	DefaultStateDir      = "/var/lib/anycastd"
+	DefaultControlSocket = "/run/anycastd/control.sock"
+	DefaultMetricsListen = "127.0.0.1:9253"
+	DefaultCacheSize     = 64 << 20
+)
+
+func defaultConfig() Config {
+	return Config{
+		Node:     NodeConfig{StateDir: DefaultStateDir, ControlSocket: DefaultControlSocket},
+		Service:  ServiceConfig{Interface: "lo", Port: 53},
+		Resolver: ResolverConfig{CacheSize: DefaultCacheSize, UpstreamTimeout: 1500 * time.Millisecond, UpstreamPort: 53},
+		BGP:      BGPConfig{ListenPort: -1},
+		Health:   HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS"},
+		Metrics:  MetricsConfig{Listen: DefaultMetricsListen},
+		Drain:    DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second},
+		Log:      LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+func defaultPeer() PeerConfig {
+	// Keepalive has no fixed default: it follows hold_time (see decodePeer).
+	return PeerConfig{Port: 179, HoldTime: 9 * time.Second}
+}
+
+// FieldError is one problem with one key of a config file.
+type FieldError struct {
+	Path string // e.g. "bgp.peers[0].asn"
+	Line int    // line in the file; 0 when unknown
+	Msg  string // a sentence saying what is wrong and how to fix it
+}
+
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Path, e.Msg)
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// Load reads and parses the config file at path. Relative paths in the file
+// (resolver.root_hints, resolver.trust_anchor) are taken relative to the
+// file's directory. Every error is prefixed "config PATH: ".
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c, err := parse(data, filepath.Dir(path))
+	if err != nil {
+		var errs []error
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		} else {
+			errs = []error{err}
+		}
+		for i, e := range errs {
+			errs[i] = fmt.Errorf("config %s: %w", path, e)
+		}
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// Parse decodes a config strictly, applies defaults and validates it. All
+// problems are reported at once, joined; each is a *FieldError unless the
+// YAML itself is malformed. Relative file paths are taken relative to the
+// working directory.
+func Parse(data []byte) (*Config, error) { return parse(data, "") }
+
+func parse(data []byte, baseDir string) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &FieldError{Path: "version", Msg: "the file is empty; start it with `version: 1`"}
+		}
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("parse YAML: the file holds more than one document (a second `---`); keep one")
+	}
+
+	d := &decoder{lines: map[string]int{}, bad: map[string]bool{}}
+	c := defaultConfig()
+	d.config(&root, &c)
+	for _, p := range []*string{&c.Resolver.RootHints, &c.Resolver.TrustAnchor} {
+		if *p != "" && !filepath.IsAbs(*p) && baseDir != "" {
+			*p = filepath.Join(baseDir, *p)
+		}
+	}
+
+	errs := d.errs
+	for _, fe := range c.problems() {
+		if d.isBad(fe.Path) {
+			continue // already reported as a decoding error
+		}
+		fe.Line = d.lineOf(fe.Path)
+		errs = append(errs, fe)
+	}
+	if len(errs) == 0 {
+		return &c, nil
+	}
+	slices.SortStableFunc(errs, func(a, b *FieldError) int {
+		// Problems with a line first, in file order, then the rest.
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	joined := make([]error, len(errs))
+	for i, e := range errs {
+		joined[i] = e
+	}
+	return nil, errors.Join(joined...)
+}
+
+// Redacted returns a deep copy of c with every password replaced by
+// "<redacted>", for status output.
+func (c *Config) Redacted() *Config {
+	r := *c
+	r.Service.Addresses = slices.Clone(c.Service.Addresses)
+	r.BGP.Peers = slices.Clone(c.BGP.Peers)
+	for i := range r.BGP.Peers {
+		if r.BGP.Peers[i].Password != "" {
+			r.BGP.Peers[i].Password = "<redacted>"
+		}
+	}
+	return &r
+}
+
+// Validate checks a config that already has its defaults, as Parse does;
+// it is for configs built in code (tests, labs).
+func (c *Config) Validate() error {
+	var errs []error
+	for _, fe := range c.problems() {
+		errs = append(errs, fe)
+	}
+	return errors.Join(errs...)
+}
+
+// decoder walks a yaml.Node tree against the schema, so that it can name
+// the path and line of every unknown key and type error, and keep going.
+type decoder struct {
+	errs  []*FieldError
+	lines map[string]int  // path -> line of its value
+	bad   map[string]bool // paths that failed to decode
+}
+
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.bad[path] = true
+	shown := path
+	if shown == "" {
+		shown = "(top level)"
+	}
+	d.errs = append(d.errs, &FieldError{Path: shown, Line: n.Line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// isBad reports whether path or one of its parents failed to decode, in
+// which case validating it would only repeat the problem.
+func (d *decoder) isBad(path string) bool {
+	for {
+		if d.bad[path] {
+			return true
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return d.bad[""]
+		}
+		path = path[:i]
+	}
+}
+
+// lineOf returns the line of path's value or, for a key that is not in the
+// file, of the nearest enclosing value that is.
+func (d *decoder) lineOf(path string) int {
+	for {
+		if l, ok := d.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" {
+			return strconv.Quote(n.Value)
+		}
+		return n.Value
+	}
+	return "nothing"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// field is one key of a mapping and the decoder of its value.
+type field struct {
+	key string
+	fn  func(n *yaml.Node, path string)
+}
+
+// fields are the keys of one mapping, in schema order.
+type fields []field
+
+func (d *decoder) mapping(n *yaml.Node, path string, fs fields) {
+	n = deref(n)
+	if isNull(n) {
+		return // an empty section: all defaults
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "must be a mapping of keys, got %s", describe(n))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), n.Content[i+1]
+		p := join(path, k.Value)
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k, join(path, "?"), "keys must be plain words, got %s", describe(k))
+			continue
+		}
+		if line, dup := seen[k.Value]; dup {
+			d.fail(k, p, "set twice (first at line %d); keep one", line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		i := slices.IndexFunc(fs, func(f field) bool { return f.key == k.Value })
+		if i < 0 {
+			d.unknown(k, p, fs)
+			continue
+		}
+		// The key's line: for a section it is where the reader looks.
+		d.lines[p] = k.Line
+		fs[i].fn(v, p)
+	}
+}
+
+func (d *decoder) unknown(k *yaml.Node, path string, fs fields) {
+	var known []string
+	best, bestDist := "", 3
+	for _, f := range fs {
+		known = append(known, f.key)
+		if dist := editDistance(k.Value, f.key); dist < bestDist {
+			best, bestDist = f.key, dist
+		}
+	}
+	if best != "" {
+		d.fail(k, path, "unknown key; did you mean %q?", best)
+		return
+	}
+	d.fail(k, path, "unknown key; known keys here are %s", strings.Join(known, ", "))
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func (d *decoder) list(n *yaml.Node, path string, item func(n *yaml.Node, path string)) {
+	n = deref(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, "must be a list (one `- item` per line), got %s", describe(n))
+		return
+	}
+	for i, v := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[p] = deref(v).Line
+		item(v, p)
+	}
+}
+
+// scalar returns the scalar node at n, or fails with what was expected.
+func (d *decoder) scalar(n *yaml.Node, path, want string) (*yaml.Node, bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, "must be %s, got %s", want, describe(n))
+		return nil, false
+	}
+	return n, true
+}
+
+func (d *decoder) str(dst *string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if s, ok := d.scalar(n, path, "a string"); ok {
+			if isNull(s) {
+				*dst = "" // `key:` with nothing after it is the empty string
+				return
+			}
+			*dst = s.Value
+		}
+	}
+}
+
+// integer decodes a YAML integer within lo..hi.
+func (d *decoder) integer(n *yaml.Node, path string, lo, hi int64) (int64, bool) {
+	s, ok := d.scalar(n, path, "an integer")
+	if !ok {
+		return 0, false
+	}
+	switch s.ShortTag() {
+	case "!!int":
+	case "!!str":
+		d.fail(s, path, "must be an integer (no quotes), got %s", describe(s))
+		return 0, false
+	default: // floats, including integers too large for int64, and null
+		d.fail(s, path, "must be an integer in %d..%d, got %s", lo, hi, describe(s))
+		return 0, false
+	}
+	var v int64
+	if err := s.Decode(&v); err != nil {
+		d.fail(s, path, "must be %d..%d, got %s", lo, hi, s.Value)
+		return 0, false
+	}
+	if v < lo || v > hi {
+		d.fail(s, path, "must be %d..%d, got %d", lo, hi, v)
+		return 0, false
+	}
+	return v, true
+}
+
+func intField[T int | int32 | int64 | uint8 | uint16 | uint32](d *decoder, dst *T, lo, hi int64) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if v, ok := d.integer(n, path, lo, hi); ok {
+			*dst = T(v)
+		}
+	}
+}
+
+func (d *decoder) duration(dst *time.Duration) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s, ok := d.scalar(n, path, `a duration such as "1s" or "1500ms"`)
+		if !ok {
+			return
+		}
+		v, err := time.ParseDuration(s.Value)
+		if err != nil || s.ShortTag() == "!!null" {
+			d.fail(s, path, `must be a duration such as "1s" or "1500ms", got %s`, describe(s))
+			return
+		}
+		*dst = v
+	}
+}
+
+func (d *decoder) addr(dst *netip.Addr) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s, ok := d.scalar(n, path, "an IP address")
+		if !ok {
+			return
+		}
+		if isNull(s) {
+			*dst = netip.Addr{}
+			return
+		}
+		a, err := netip.ParseAddr(s.Value)
+		if err != nil {
+			if _, perr := netip.ParsePrefix(s.Value); perr == nil {
+				d.fail(s, path, "must be an address without a prefix length, got %s", describe(s))
+				return
+			}
+			d.fail(s, path, "must be an IP address such as 192.0.2.1 or 2001:db8::1, got %s", describe(s))
+			return
+		}
+		*dst = a
+	}
+}
+
+var sizeRE = regexp.MustCompile(`^([0-9]+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$`)
+
+var sizeUnits = map[string]int64{
+	"": 1, "B": 1,
+	"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+
+// ParseSize parses a byte size: an integer, or an integer with one of the
+// units B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (of 1024).
+func ParseSize(s string) (int64, error) {
+	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size such as 64MiB, 1GB or 67108864", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	unit := sizeUnits[m[2]]
+	if err != nil || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * unit, nil
+}
+
+func (d *decoder) size(dst *int64) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s, ok := d.scalar(n, path, "a size such as 64MiB")
+		if !ok {
+			return
+		}
+		if s.ShortTag() == "!!int" {
+			if v, ok := d.integer(s, path, 0, math.MaxInt64); ok {
+				*dst = v
+			}
+			return
+		}
+		v, err := ParseSize(s.Value)
+		if err != nil || isNull(s) {
+			d.fail(s, path, "must be a size such as 64MiB, 1GB or a number of bytes, got %s", describe(s))
+			return
+		}
+		*dst = v
+	}
+}
+
+func (d *decoder) config(root *yaml.Node, c *Config) {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	d.mapping(n, "", fields{
+		{"version", intField(d, &c.Version, math.MinInt32, math.MaxInt32)},
+		{"node", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{
+				{"name", d.str(&c.Node.Name)},
+				{"state_dir", d.str(&c.Node.StateDir)},
+				{"control_socket", d.str(&c.Node.ControlSocket)},
+			})
+		}},
+		{"service", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{
+				{"interface", d.str(&c.Service.Interface)},
+				{"addresses", func(n *yaml.Node, p string) {
+					d.list(n, p, func(n *yaml.Node, p string) {
+						var a netip.Addr
+						d.addr(&a)(n, p)
+						c.Service.Addresses = append(c.Service.Addresses, a)
+					})
+				}},
+				{"port", intField(d, &c.Service.Port, 1, math.MaxUint16)},
+			})
+		}},
+		{"resolver", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{
+				{"root_hints", d.str(&c.Resolver.RootHints)},
+				{"trust_anchor", d.str(&c.Resolver.TrustAnchor)},
+				{"cache_size", d.size(&c.Resolver.CacheSize)},
+				{"upstream_timeout", d.duration(&c.Resolver.UpstreamTimeout)},
+				{"upstream_port", intField(d, &c.Resolver.UpstreamPort, 1, math.MaxUint16)},
+			})
+		}},
+		{"bgp", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{
+				{"asn", intField(d, &c.BGP.ASN, 1, math.MaxUint32)},
+				{"router_id", d.addr(&c.BGP.RouterID)},
+				{"listen_port", intField(d, &c.BGP.ListenPort, -1, math.MaxUint16)},
+				{"peers", func(n *yaml.Node, p string) {
+					d.list(n, p, func(n *yaml.Node, p string) {
+						c.BGP.Peers = append(c.BGP.Peers, d.peer(n, p))
+					})
+				}},
+			})
+		}},
+		{"health", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{
+				{"interval", d.duration(&c.Health.Interval)},
+				{"timeout", d.duration(&c.Health.Timeout)},
+				// Below 1 is left to validation, which says "at least 1".
+				{"rise", intField(d, &c.Health.Rise, math.MinInt32, math.MaxInt32)},
+				{"fall", intField(d, &c.Health.Fall, math.MinInt32, math.MaxInt32)},
+				{"canary_name", d.str(&c.Health.CanaryName)},
+				{"canary_type", func(n *yaml.Node, p string) {
+					d.str(&c.Health.CanaryType)(n, p)
+					c.Health.CanaryType = strings.ToUpper(c.Health.CanaryType)
+				}},
+			})
+		}},
+		{"metrics", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{{"listen", d.str(&c.Metrics.Listen)}})
+		}},
+		{"drain", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{
+				{"lame_duck", d.duration(&c.Drain.LameDuck)},
+				{"timeout", d.duration(&c.Drain.Timeout)},
+			})
+		}},
+		{"log", func(n *yaml.Node, p string) {
+			d.mapping(n, p, fields{
+				{"level", d.str(&c.Log.Level)},
+				{"format", d.str(&c.Log.Format)},
+			})
+		}},
+	})
+}
+
+func (d *decoder) peer(n *yaml.Node, path string) PeerConfig {
+	pc := defaultPeer()
+	keepaliveSet := false
+	d.mapping(n, path, fields{
+		{"address", d.addr(&pc.Address)},
+		{"asn", intField(d, &pc.ASN, 1, math.MaxUint32)},
+		{"local_address", d.addr(&pc.LocalAddress)},
+		{"port", intField(d, &pc.Port, 1, math.MaxUint16)},
+		{"password", d.str(&pc.Password)},
+		{"hold_time", d.duration(&pc.HoldTime)},
+		{"keepalive", func(n *yaml.Node, p string) {
+			keepaliveSet = true
+			d.duration(&pc.Keepalive)(n, p)
+		}},
+		{"multihop", intField(d, &pc.Multihop, 0, math.MaxUint8)},
+	})
+	if !keepaliveSet {
+		// A third of the hold time, as RFC 4271 suggests: 3s with the
+		// default 9s, and no keepalives when hold_time is 0.
+		pc.Keepalive = (pc.HoldTime / 3).Truncate(time.Second)
+		if pc.HoldTime > 0 && pc.Keepalive < time.Second {
+			pc.Keepalive = time.Second
+		}
+	}
+	return pc
+}
+
+// problems validates c, whose defaults are already applied.
+func (c *Config) problems() []*FieldError {
+	var ps []*FieldError
+	add := func(path, format string, args ...any) {
+		ps = append(ps, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	switch c.Version {
+	case 1:
+	case 0:
+		add("version", "is missing (or 0); add `version: 1` as the first line")
+	default:
+		add("version", "must be 1, got %d; this anycastd reads version 1 files only", c.Version)
+	}
+
+	if c.Node.Name == "" {
+		add("node.name", "is required: the node's name, also sent as its NSID (e.g. fra1-a)")
+	} else if !validHostname(c.Node.Name) {
+		add("node.name", "must be a DNS name of letters, digits and hyphens (labels of 1..63 characters, separated by dots), got %q", c.Node.Name)
+	}
+	absPath(add, "node.state_dir", c.Node.StateDir)
+	absPath(add, "node.control_socket", c.Node.ControlSocket)
+	if len(c.Node.ControlSocket) > 107 {
+		add("node.control_socket", "is %d bytes long; a unix socket path must be at most 107", len(c.Node.ControlSocket))
+	}
+
+	if c.Service.Interface == "" || len(c.Service.Interface) > 15 || strings.ContainsAny(c.Service.Interface, "/: \t") {
+		add("service.interface", "must be an interface name of 1..15 characters without '/', ':' or spaces, got %q", c.Service.Interface)
+	}
+	if len(c.Service.Addresses) == 0 {
+		add("service.addresses", "needs at least one address to serve and announce, e.g. [192.0.2.53, 2001:db8:53::53]")
+	}
+	for i, a := range c.Service.Addresses {
+		p := fmt.Sprintf("service.addresses[%d]", i)
+		if msg := unicastProblem(a); msg != "" {
+			add(p, "%s", msg)
+			continue
+		}
+		if j := slices.Index(c.Service.Addresses[:i], a); j >= 0 {
+			add(p, "%s is listed twice (also service.addresses[%d]); remove one", a, j)
+		}
+	}
+	port(add, "service.port", int64(c.Service.Port))
+
+	existingFile(add, "resolver.root_hints", c.Resolver.RootHints)
+	existingFile(add, "resolver.trust_anchor", c.Resolver.TrustAnchor)
+	if c.Resolver.CacheSize < 1<<20 {
+		add("resolver.cache_size", "must be at least 1MiB, got %d bytes", c.Resolver.CacheSize)
+	}
+	between(add, "resolver.upstream_timeout", c.Resolver.UpstreamTimeout, 10*time.Millisecond, 30*time.Second)
+	port(add, "resolver.upstream_port", int64(c.Resolver.UpstreamPort))
+
+	asn(add, "bgp.asn", c.BGP.ASN)
+	if !c.BGP.RouterID.IsValid() {
+		add("bgp.router_id", "is required: an IPv4 address unique among the speakers, usually the node's own")
+	} else if !c.BGP.RouterID.Is4() || c.BGP.RouterID.IsUnspecified() {
+		add("bgp.router_id", "must be a non-zero IPv4 address (the BGP identifier is 32 bits, even on IPv6-only nodes), got %s", c.BGP.RouterID)
+	}
+	if lp := c.BGP.ListenPort; lp != -1 && (lp < 1 || lp > math.MaxUint16) {
+		add("bgp.listen_port", "must be -1 (do not accept incoming sessions) or 1..65535, got %d", lp)
+	}
+	if len(c.BGP.Peers) == 0 {
+		add("bgp.peers", "needs at least one peer to announce to")
+	}
+	for i, pc := range c.BGP.Peers {
+		ps = append(ps, pc.problems(fmt.Sprintf("bgp.peers[%d]", i), c.BGP.Peers[:i])...)
+	}
+
+	between(add, "health.interval", c.Health.Interval, 10*time.Millisecond, time.Hour)
+	if c.Health.Timeout <= 0 || c.Health.Timeout > c.Health.Interval {
+		add("health.timeout", "must be positive and at most health.interval (%s), got %s", c.Health.Interval, c.Health.Timeout)
+	}
+	if c.Health.Rise < 1 {
+		add("health.rise", "must be at least 1, got %d", c.Health.Rise)
+	}
+	if c.Health.Fall < 1 {
+		add("health.fall", "must be at least 1, got %d", c.Health.Fall)
+	}
+	if !dns.IsFqdn(c.Health.CanaryName) {
+		add("health.canary_name", "must be a fully qualified name ending in a dot, such as \".\" or \"example.com.\", got %q", c.Health.CanaryName)
+	} else if _, ok := dns.IsDomainName(c.Health.CanaryName); !ok {
+		add("health.canary_name", "must be a valid domain name, got %q", c.Health.CanaryName)
+	}
+	if _, ok := dns.StringToType[c.Health.CanaryType]; !ok || c.Health.CanaryType == "" {
+		add("health.canary_type", "must be a DNS record type such as NS, SOA, A or AAAA, got %q", c.Health.CanaryType)
+	}
+
+	if l := c.Metrics.Listen; l != "" {
+		host, p, err := net.SplitHostPort(l)
+		pn, perr := strconv.ParseUint(p, 10, 16)
+		a, aerr := netip.ParseAddr(host)
+		if err != nil || perr != nil || pn == 0 || (host != "" && (aerr != nil || a.Zone() != "")) {
+			add("metrics.listen", "must be IP:port such as 127.0.0.1:9253 or [::1]:9253, or \"\" to disable metrics, got %q", l)
+		}
+	}
+
+	between(add, "drain.lame_duck", c.Drain.LameDuck, 0, 10*time.Minute)
+	between(add, "drain.timeout", c.Drain.Timeout, time.Second, time.Hour)
+
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return ps
+}
+
+func (pc PeerConfig) problems(path string, earlier []PeerConfig) []*FieldError {
+	var ps []*FieldError
+	add := func(key, format string, args ...any) {
+		ps = append(ps, &FieldError{Path: path + "." + key, Msg: fmt.Sprintf(format, args...)})
+	}
+	a := pc.Address
+	switch {
+	case !a.IsValid():
+		add("address", "is required: the neighbour's IP address")
+	case a.IsUnspecified() || a.IsMulticast() || a.Zone() != "" || a.Is4In6():
+		add("address", "must be a unicast IP address without a zone, got %s", a)
+	default:
+		for j, e := range earlier {
+			if e.Address == a {
+				add("address", "%s is also bgp.peers[%d]; each peer may appear once", a, j)
+			}
+		}
+	}
+	asn(add, "asn", pc.ASN)
+	if la := pc.LocalAddress; la.IsValid() {
+		if a.IsValid() && la.Is4() != a.Is4() {
+			add("local_address", "must be of the same address family as address (%s), got %s", a, la)
+		} else if la.IsUnspecified() || la.IsMulticast() {
+			add("local_address", "must be a unicast address of this node, got %s", la)
+		}
+	}
+	port(add, "port", int64(pc.Port))
+	if len(pc.Password) > 80 {
+		add("password", "is %d bytes long; TCP MD5 keys are at most 80", len(pc.Password))
+	}
+	h := pc.HoldTime
+	if h != 0 && (h < 3*time.Second || h > 65535*time.Second || h%time.Second != 0) {
+		add("hold_time", "must be 0 (no keepalives) or whole seconds from 3s to 65535s, got %s", h)
+	}
+	k := pc.Keepalive
+	switch {
+	case h == 0 && k != 0:
+		add("keepalive", "must be 0 when hold_time is 0, got %s", k)
+	case h != 0 && (k < time.Second || k >= h || k%time.Second != 0):
+		add("keepalive", "must be whole seconds, at least 1s and less than hold_time (%s), got %s", h, k)
+	}
+	return ps
+}
+
+type adder = func(path, format string, args ...any)
+
+func asn(add adder, path string, v uint32) {
+	if v == 0 {
+		add(path, "must be 1..4294967295, got 0")
+	}
+}
+
+func port(add adder, path string, v int64) {
+	if v < 1 || v > math.MaxUint16 {
+		add(path, "must be 1..65535, got %d", v)
+	}
+}
+
+func between(add adder, path string, v, lo, hi time.Duration) {
+	if v < lo || v > hi {
+		add(path, "must be between %s and %s, got %s", lo, hi, v)
+	}
+}
+
+func absPath(add adder, path, v string) {
+	if !filepath.IsAbs(v) {
+		add(path, "must be an absolute path, got %q", v)
+	}
+}
+
+func existingFile(add adder, path, v string) {
+	if v == "" {
+		return
+	}
+	fi, err := os.Stat(v)
+	switch {
+	case err != nil:
+		add(path, "cannot read %q: %v; fix the path or remove the key", v, errors.Unwrap(err))
+	case fi.IsDir():
+		add(path, "%q is a directory; it must name a file", v)
+	}
+}
+
+// unicastProblem says why a cannot be a service address, or returns "".
+func unicastProblem(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "must be an IP address"
+	case a.Zone() != "":
+		return fmt.Sprintf("must not have a zone, got %s", a)
+	case a.Is4In6():
+		return fmt.Sprintf("must be written as IPv4 (%s), not IPv4-mapped IPv6", a.Unmap())
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Sprintf("must be a routable unicast address, got %s", a)
+	}
+	return ""
+}
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+func validHostname(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for l := range strings.SplitSeq(s, ".") {
+		if !labelRE.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
