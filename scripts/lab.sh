@@ -323,7 +323,10 @@ start_bird() {
 	d=$(lab_dir)
 	write_bird_conf
 	nsx r1 bird -p -c "$d/r1/bird.conf" || die "bird rejected $d/r1/bird.conf"
-	nsx r1 bird -c "$d/r1/bird.conf" -s "$d/r1/bird.ctl" -P "$d/r1/bird.pid"
+	# Its own output goes to the log too: a caller reading our stdout through
+	# a pipe must not wait for the daemon to close it.
+	nsx r1 bird -c "$d/r1/bird.conf" -s "$d/r1/bird.ctl" -P "$d/r1/bird.pid" \
+		</dev/null >>"$d/r1/bird.log" 2>&1
 	for ((i = 0; i < 100; i++)); do
 		birdc -s "$d/r1/bird.ctl" show status >/dev/null 2>&1 && break
 		sleep 0.1
@@ -668,8 +671,32 @@ cmd_status() {
 
 # ---------------------------------------------------------------- main
 
+# strip_trailing_opts takes --name/--bin off the end of the arguments, where
+# callers that append them (the Go lab tests) put them, even after the
+# positional arguments of node-start, ctl or exec. Sets rest.
+strip_trailing_opts() {
+	local -a a=("$@")
+	local n
+	while n=${#a[@]}; ((n > 0)); do
+		case ${a[n - 1]} in
+		--name=* | --bin=*) parse_opts "${a[n - 1]}"; unset 'a[n-1]' ;;
+		*)
+			if ((n >= 2)) && [[ ${a[n - 2]} == --name || ${a[n - 2]} == --bin ]]; then
+				parse_opts "${a[n - 2]}" "${a[n - 1]}"
+				unset 'a[n-1]' 'a[n-2]'
+			else
+				break
+			fi
+			;;
+		esac
+	done
+	rest=("${a[@]}")
+}
+
 main() {
 	local cmd
+	strip_trailing_opts "$@"
+	set -- "${rest[@]}"
 	parse_opts "$@"
 	set -- "${rest[@]}"
 	(($# > 0)) || {

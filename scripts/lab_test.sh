@@ -208,7 +208,7 @@ check "pid file names the daemon itself" sh -c "tr '\\0' ' ' < /proc/$pid/cmdlin
 check "daemon runs in $NAME-n1" sh -c "ip netns identify $pid | grep -qx $NAME-n1"
 check_not "node-start 1 twice is refused" "$LAB" node-start 1
 check "ctl passes the socket" sh -c "'$LAB' ctl 1 status --json | grep -q -- '-socket $labdir/n1/control.sock status --json'"
-check "node-stop 1 (TERM)" "$LAB" node-stop 1
+check "node-stop 1 (TERM), --name given last" env -u LAB_NAME "$LAB" node-stop 1 --name "$NAME"
 check "stub saw TERM" grep -q 'TERM' "$labdir/n1/anycastd.log"
 check "node-stop 1 again is a no-op" "$LAB" node-stop 1
 check "node-start 2 / node-stop 2 KILL" sh -c "'$LAB' node-start 2 && '$LAB' node-stop 2 KILL"
