@@ -227,7 +227,7 @@ type recorder struct {
 	msg *dns.Msg
 }
 
-func (r *recorder) LocalAddr() net.Addr        { return &net.UDPAddr{IP: net.IPv4(127, 0, 53, 1), Port: 53} }
+func (r *recorder) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IPv4(127, 0, 53, 1), Port: 53} }
 func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
 
 func TestLatency(t *testing.T) {
