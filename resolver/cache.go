@@ -61,7 +61,7 @@ type cache struct {
 // instead, so that New starts nothing.
 type otterClock struct{ now func() time.Time }
 
-func (c otterClock) NowNano() int64                        { return c.now().UnixNano() }
+func (c otterClock) NowNano() int64                    { return c.now().UnixNano() }
 func (otterClock) Tick(time.Duration) <-chan time.Time { return nil }
 
 func newCache(maxBytes int64, now func() time.Time) (*cache, error) {

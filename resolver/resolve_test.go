@@ -139,3 +139,86 @@ func TestResolveFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestCachedAnswersMakeNoUpstreamQuery checks that positive and negative
+// answers (RFC 2308) are served from the cache the second time.
+func TestCachedAnswersMakeNoUpstreamQuery(t *testing.T) {
+	in := startNet(t)
+	tests := []struct {
+		name  string
+		q     dns.Question
+		rcode int
+	}{
+		{"positive", question("www.example.org", dns.TypeA), dns.RcodeSuccess},
+		{"NXDOMAIN", question("nope.example.com", dns.TypeA), dns.RcodeNameError},
+		{"NODATA", question("www.example.com", dns.TypeTXT), dns.RcodeSuccess},
+		{"CNAME chain", question("www.chain.com", dns.TypeA), dns.RcodeSuccess},
+		{"NXDOMAIN at the end of a chain", question("outside.example.com", dns.TypeMX), dns.RcodeSuccess},
+	}
+	r, _ := newResolver(t, netConfig(t, in))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, err := r.Resolve(context.Background(), tt.q)
+			if err != nil {
+				t.Fatalf("first Resolve: %v", err)
+			}
+			if first.Rcode != tt.rcode {
+				t.Fatalf("rcode = %s, want %s", dns.RcodeToString[first.Rcode], dns.RcodeToString[tt.rcode])
+			}
+			before := sum(in.Queries())
+			second, err := r.Resolve(context.Background(), tt.q)
+			if err != nil {
+				t.Fatalf("second Resolve: %v", err)
+			}
+			if after := sum(in.Queries()); after != before {
+				t.Errorf("second Resolve sent %d upstream queries, want 0", after-before)
+			}
+			if !slices.Equal(rrStrings(first.Answer), rrStrings(second.Answer)) || first.Rcode != second.Rcode {
+				t.Errorf("cached answer differs:\nfirst  %v\nsecond %v", first, second)
+			}
+		})
+	}
+}
+
+// TestDelegationCache checks that a sibling name starts at the closest
+// known zone cut: neither the root nor com. is asked again.
+func TestDelegationCache(t *testing.T) {
+	in := startNet(t)
+	r, _ := newResolver(t, netConfig(t, in))
+	if _, err := r.Resolve(context.Background(), question("www.example.com", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	before := in.Queries()
+	m, err := r.Resolve(context.Background(), question("mail.example.com", dns.TypeA))
+	if err != nil || len(m.Answer) != 1 {
+		t.Fatalf("Resolve mail.example.com = %v, %v", m, err)
+	}
+	after := in.Queries()
+	for _, s := range []string{"a.root-servers.net.", "b.root-servers.net.", "a.nic.com.", "b.nic.com."} {
+		if after[s] != before[s] {
+			t.Errorf("%s asked %d more times, want 0", s, after[s]-before[s])
+		}
+	}
+	leaf := after["ns1.example.com."] + after["ns2.example.com."] - before["ns1.example.com."] - before["ns2.example.com."]
+	if leaf != 1 {
+		t.Errorf("example.com servers asked %d times, want 1", leaf)
+	}
+}
+
+// TestTruncatedAnswerRetriedOverTCP resolves a TXT set larger than the
+// 1232-byte EDNS buffer: the UDP answer comes back with TC, the TCP one
+// complete.
+func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
+	in := startNet(t)
+	r, reg := newResolver(t, netConfig(t, in))
+	m, err := r.Resolve(context.Background(), question("big.example.com", dns.TypeTXT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Answer) != 8 {
+		t.Fatalf("got %d TXT records, want 8", len(m.Answer))
+	}
+	if got := counterValue(t, reg, "anycastd_upstream_queries_total", map[string]string{"proto": "tcp"}); got != 1 {
+		t.Errorf("upstream tcp queries = %v, want 1", got)
+	}
+}
