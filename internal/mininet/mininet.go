@@ -79,6 +79,8 @@ type server struct {
 	addrs   []netip.Addr
 	zones   []*zone // longest origin first, so the closest enclosing zone wins
 	queries atomic.Uint64
+	fault   atomic.Uint32 // a Fault
+	latency atomic.Int64  // a time.Duration, on top of Config.Latency
 }
 
 // Addrs returns every address the servers bind, so scripts can add them to an

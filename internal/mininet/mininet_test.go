@@ -128,6 +128,12 @@ func TestAnswers(t *testing.T) {
 			answer: []string{"www.example.com. A 198.51.100.80"},
 		},
 		{
+			name:   "answer owner takes the query's case (0x20)",
+			q:      query{server: "ns1.example.com.", qname: "wWw.ExAmPlE.cOm.", qtype: dns.TypeA},
+			aa:     true,
+			answer: []string{"wWw.ExAmPlE.cOm. A 198.51.100.80"},
+		},
+		{
 			name:   "example.com AAAA",
 			q:      query{server: "ns2.example.com.", qname: "www.example.com.", qtype: dns.TypeAAAA},
 			aa:     true,

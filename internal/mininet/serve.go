@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 
@@ -163,7 +164,11 @@ func (in *Internet) closeLocked() error {
 func (in *Internet) handler(s *server) dns.Handler {
 	return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		s.queries.Add(1)
-		if d := in.cfg.Latency; d > 0 {
+		fault := Fault(s.fault.Load())
+		if fault == Drop {
+			return
+		}
+		if d := in.cfg.Latency + time.Duration(s.latency.Load()); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
@@ -172,7 +177,7 @@ func (in *Internet) handler(s *server) dns.Handler {
 				return
 			}
 		}
-		resp, size := in.respond(s, req)
+		resp, size := in.respond(s, req, fault)
 		if _, isUDP := w.LocalAddr().(*net.UDPAddr); isUDP {
 			truncate(resp, size)
 		} else {
@@ -190,7 +195,7 @@ func (in *Internet) handler(s *server) dns.Handler {
 }
 
 // respond builds the reply and returns the UDP size the client can take.
-func (in *Internet) respond(s *server, req *dns.Msg) (*dns.Msg, int) {
+func (in *Internet) respond(s *server, req *dns.Msg, fault Fault) (*dns.Msg, int) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative = false
@@ -223,6 +228,12 @@ func (in *Internet) respond(s *server, req *dns.Msg) (*dns.Msg, int) {
 	case len(req.Question) != 1:
 		m.Rcode = dns.RcodeFormatError
 		return m, size
+	case fault == ServFail:
+		m.Rcode = dns.RcodeServerFailure
+		return m, size
+	case fault == Refuse:
+		m.Rcode = dns.RcodeRefused
+		return m, size
 	}
 	q := req.Question[0]
 	switch {
@@ -242,7 +253,21 @@ func (in *Internet) respond(s *server, req *dns.Msg) (*dns.Msg, int) {
 		return m, size
 	}
 	z.answer(m, q.Name, q.Qtype)
+	echoCase(m, q.Name)
 	return m, size
+}
+
+// echoCase gives answer records owned by the query name the query's spelling,
+// as real servers do by compressing them against the question: resolvers
+// that use 0x20 see their mixed case come back in the answer too.
+func echoCase(m *dns.Msg, qname string) {
+	for i, rr := range m.Answer {
+		if name := rr.Header().Name; name != qname && strings.EqualFold(name, qname) {
+			rr = dns.Copy(rr)
+			rr.Header().Name = qname
+			m.Answer[i] = rr
+		}
+	}
 }
 
 // zoneFor returns the closest enclosing zone the server serves, or nil.

@@ -208,7 +208,7 @@ func FuzzRespond(f *testing.F) {
 			return
 		}
 		for _, s := range in.servers {
-			resp, size := in.respond(s, req)
+			resp, size := in.respond(s, req, Healthy)
 			truncate(resp, size)
 			if _, err := resp.Pack(); err != nil {
 				t.Fatalf("%s: pack reply: %v", s.name, err)

@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *rootHints != "" {
-		if err := os.WriteFile(*rootHints, []byte(in.RootHints()), 0o644); err != nil {
+		if err := writeFileAtomic(*rootHints, []byte(in.RootHints())); err != nil {
 			return errors.Join(fmt.Errorf("write root hints: %w", err), in.Close())
 		}
 		log.Info("wrote root hints", "path", *rootHints)
@@ -109,4 +109,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-time.After(5 * time.Second):
 		return errors.New("close: timed out after 5s")
 	}
+}
+
+// writeFileAtomic writes via a temporary file and a rename, so a script that
+// polls for the file never reads half of it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
