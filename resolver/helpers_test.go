@@ -47,6 +47,7 @@ func netConfig(t testing.TB, in *mininet.Internet) Config {
 	}
 	return Config{
 		NodeName:        "test-node-1",
+		Listen:          []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 		RootHints:       hints,
 		UpstreamPort:    in.Port(),
 		UpstreamTimeout: 300 * time.Millisecond,
