@@ -134,7 +134,6 @@ func (l *lab) waitRoute(t *testing.T, prefix netip.Prefix, what string, ok func(
 	return got
 }
 
-
 func reachable(r birdRoute, present bool) bool { return present && !r.Unreachable }
 func absent(_ birdRoute, present bool) bool    { return !present }
 
