@@ -147,13 +147,17 @@ func (e *FieldError) Error() string {
 
 // Load reads and parses the config file at path. Relative paths in the file
 // (resolver.root_hints, resolver.trust_anchor) are taken relative to the
-// file's directory. Every error is prefixed "config PATH: ".
+// file's directory and made absolute. Every error is prefixed "config PATH: ".
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	c, err := parse(data, filepath.Dir(path))
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c, err := parse(data, dir)
 	if err != nil {
 		var errs []error
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -564,6 +568,13 @@ func (d *decoder) size(dst *int64) func(*yaml.Node, string) {
 }
 
 func (d *decoder) config(root *yaml.Node, c *Config) {
+	timeoutSet := false
+	defer func() {
+		// So that a shorter interval alone is valid: timeout <= interval.
+		if !timeoutSet {
+			c.Health.Timeout = min(c.Health.Timeout, c.Health.Interval)
+		}
+	}()
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
@@ -614,7 +625,10 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		{"health", func(n *yaml.Node, p string) {
 			d.mapping(n, p, fields{
 				{"interval", d.duration(&c.Health.Interval)},
-				{"timeout", d.duration(&c.Health.Timeout)},
+				{"timeout", func(n *yaml.Node, p string) {
+					timeoutSet = true
+					d.duration(&c.Health.Timeout)(n, p)
+				}},
 				// Below 1 is left to validation, which says "at least 1".
 				{"rise", intField(d, &c.Health.Rise, math.MinInt32, math.MaxInt32)},
 				{"fall", intField(d, &c.Health.Fall, math.MinInt32, math.MaxInt32)},

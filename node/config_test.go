@@ -51,6 +51,7 @@ func checkProblems(t *testing.T, err error, want []string) {
 }
 
 func TestLoadTestdata(t *testing.T) {
+	testdataDir := must(filepath.Abs("testdata/config"))
 	tests := map[string][]string{ // file -> expected problems; nil means valid
 		"example.yaml": nil,
 		"minimal.yaml": nil,
@@ -133,8 +134,8 @@ func TestLoadTestdata(t *testing.T) {
 			"line 11: bgp: set twice (first at line 7)",
 		},
 		"bad-files.yaml": {
-			`line 7: resolver.root_hints: cannot read "testdata/config/does-not-exist.hints": no such file or directory`,
-			`line 8: resolver.trust_anchor: "testdata/config" is a directory`,
+			`line 7: resolver.root_hints: cannot read "` + testdataDir + `/does-not-exist.hints": no such file or directory; fix the path or remove the key`,
+			`line 8: resolver.trust_anchor: "` + testdataDir + `" is a directory`,
 		},
 	}
 	files, err := filepath.Glob("testdata/config/*.yaml")
@@ -216,7 +217,7 @@ func TestExplicitValues(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"root_hints relative to the file", lab.Resolver.RootHints, filepath.Join("testdata", "config", "lab-root.hints")},
+		{"root_hints relative to the file", lab.Resolver.RootHints, must(filepath.Abs("testdata/config/lab-root.hints"))},
 		{"canary_type upper-cased", lab.Health.CanaryType, "SOA"},
 		{"keepalive follows hold_time 3s", lab.BGP.Peers[0].Keepalive, time.Second},
 		{"keepalive 0 with hold_time 0", lab.BGP.Peers[1].Keepalive, time.Duration(0)},
@@ -299,6 +300,34 @@ func TestParse(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestHealthTimeoutDefault(t *testing.T) {
+	tests := []struct {
+		health string
+		want   time.Duration
+	}{
+		{"{}", time.Second},
+		{"{interval: 500ms}", 500 * time.Millisecond},
+		{"{interval: 5s}", time.Second},
+		{"{interval: 5s, timeout: 3s}", 3 * time.Second},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte(base + "health: " + tt.health + "\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.health, err)
+		}
+		if c.Health.Timeout != tt.want {
+			t.Errorf("health %s: timeout = %s, want %s", tt.health, c.Health.Timeout, tt.want)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func TestKeepaliveDefault(t *testing.T) {
