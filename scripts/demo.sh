@@ -4,7 +4,8 @@
 # client resolves through them, one node drains without a failed query,
 # comes back, and another is killed and drops out of the routing table.
 # `make demo` runs scripts/deps.sh and `make build` first. Exits non-zero if
-# any step fails; the lab is always torn down.
+# any step fails; the lab is always torn down. LAB_NAME (acd) and LAB_BIN
+# (bin/) choose the lab and the binaries.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -151,7 +152,7 @@ client_loop &
 loop_pid=$!
 sleep 2
 t0=$(now)
-lab ctl 1 drain || fail "anycastctl drain"
+lab ctl 1 -timeout 90s drain || fail "anycastctl drain"
 lab wait-paths 2 --timeout 60 "$P4" || fail "n1 did not withdraw $P4"
 lab wait-paths 2 --timeout 30 "$P6" || fail "n1 did not withdraw $P6"
 say "n1 withdrew after $(since "$t0") s; $(paths_line)"
@@ -168,7 +169,7 @@ lab routes
 
 step "undrain n1: it comes back once its health checks pass"
 t0=$(now)
-lab ctl 1 undrain || fail "anycastctl undrain"
+lab ctl 1 -timeout 90s undrain || fail "anycastctl undrain"
 lab wait-paths 3 --timeout 60 "$P4" || fail "n1 did not come back ($P4)"
 lab wait-paths 3 --timeout 30 "$P6" || fail "n1 did not come back ($P6)"
 say "n1 announced again after $(since "$t0") s; $(paths_line)"
