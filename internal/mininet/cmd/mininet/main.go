@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	prefix4 := fs.String("prefix4", "198.51.100.0/24", "IPv4 prefix; servers get host addresses 1, 2, ...")
 	prefix6 := fs.String("prefix6", "2001:db8:100::/64", `IPv6 prefix, "" for none`)
-	port := fs.Uint("port", 53, "port on every server address")
+	port := fs.Uint("port", 53, "port on every server address (0: a random free one, logged)")
 	latency := fs.Duration("latency", 0, "delay added before every answer")
 	printAddrs := fs.Bool("print-addrs", false, "print one server address per line and exit")
 	rootHints := fs.String("root-hints", "", "write root hints (named.root format) to this file at start")
@@ -69,26 +69,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-prefix6: %w", err)
 		}
 	}
-	if *port == 0 || *port > 65535 {
-		return fmt.Errorf("-port %d: want 1-65535", *port)
+	if *port > 65535 {
+		return fmt.Errorf("-port %d: want 0-65535", *port)
 	}
 	cfg.Port = uint16(*port)
-
-	if *printAddrs {
-		for _, a := range mininet.Addrs(cfg) {
-			fmt.Fprintln(stdout, a)
-		}
-		return nil
-	}
 
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// New validates the prefixes, also for -print-addrs.
 	in, err := mininet.New(cfg, log)
 	if err != nil {
 		return err
+	}
+	if *printAddrs {
+		for _, a := range mininet.Addrs(cfg) {
+			fmt.Fprintln(stdout, a)
+		}
+		return nil
 	}
 	if err := in.Start(ctx); err != nil {
 		return err
