@@ -85,8 +85,9 @@ resolve() {
 # alternating names and address families; every query gets one try, so a
 # dropped or refused query counts as a failure.
 client_loop() {
-	local ok=0 bad=0 i=0 server qname out
+	local ok=0 bad=0 i=0 server qname out t0 ms max=0
 	while [[ ! -e $tmp/stop ]]; do
+		t0=$(date +%s%N)
 		qname=${NAMES[i % ${#NAMES[@]}]}
 		if ((i % 2)); then server=$SVC6; else server=$SVC4; fi
 		i=$((i + 1))
@@ -98,9 +99,11 @@ client_loop() {
 			bad=$((bad + 1))
 			printf '%s %s %s\n' "$(date +%T.%N)" "$server" "$qname" >>"$tmp/failures"
 		fi
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		((ms > max)) && max=$ms
 		sleep 0.05
 	done
-	echo "$ok $bad" >"$tmp/result"
+	echo "$ok $bad $max" >"$tmp/result"
 }
 
 paths_line() {
@@ -158,8 +161,8 @@ lab wait-paths 2 --timeout 30 "$P6" || fail "n1 did not withdraw $P6"
 say "n1 withdrew after $(since "$t0") s; $(paths_line)"
 sleep 3 # keep querying the two remaining nodes for a while
 stop_client_loop
-read -r ok bad <"$tmp/result"
-say "client loop: $((ok + bad)) queries, $bad failed"
+read -r ok bad max <"$tmp/result"
+say "client loop: $((ok + bad)) queries, $bad failed, slowest ${max} ms (dig + ip netns exec)"
 lab ctl 1 status | head -n 4 || true
 if ((bad > 0)); then
 	sed 's/^/   failed: /' "$tmp/failures"
