@@ -153,9 +153,11 @@ func (r *Resolver) closestCut(q dns.Question) nsSet {
 	return nsSet{zone: ".", names: []string{"."}, addrs: map[string][]netip.Addr{".": r.cfg.RootHints}}
 }
 
+// parentName returns name without its first label; always shorter, so
+// loops that walk up the tree end even on odd escapes.
 func parentName(name string) string {
 	i, end := dns.NextLabel(name, 0)
-	if end {
+	if end || i <= 0 || i >= len(name) {
 		return "."
 	}
 	return name[i:]

@@ -35,7 +35,9 @@ func blackhole(t *testing.T, addr netip.Addr, port uint16) *atomic.Int32 {
 }
 
 // fakeAuth runs a UDP DNS server on 127.0.0.1:0 with handler h.
-func fakeAuth(t *testing.T, h dns.HandlerFunc) netip.AddrPort {
+func fakeAuth(t *testing.T, h dns.HandlerFunc) netip.AddrPort { return fakeAuthF(t, h) }
+
+func fakeAuthF(t testing.TB, h dns.HandlerFunc) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
