@@ -125,6 +125,13 @@ func (r *Resolver) iterate(ctx context.Context, q dns.Question, b budget) (*dns.
 			return m, nil
 		case respReferral:
 			next, deleg := referral(resp, q.Name, ns.zone)
+			if q.Qtype == dns.TypeDS && next.zone == q.Name {
+				// The parent is authoritative for DS and delegated instead
+				// of answering: an unsigned parent, so there is no DS. The
+				// child would answer NODATA from the wrong side of the cut.
+				r.cache.set(delegationKey(next.zone), deleg, delegationTTL(deleg, r.cfg.MaxTTL))
+				return &dns.Msg{Question: []dns.Question{q}}, nil
+			}
 			r.cache.set(delegationKey(next.zone), deleg, delegationTTL(deleg, r.cfg.MaxTTL))
 			r.fillAddrs(&next)
 			ns = next

@@ -180,6 +180,27 @@ func TestCachedAnswersMakeNoUpstreamQuery(t *testing.T) {
 	}
 }
 
+// TestDSAskedAtTheParent checks that DS goes to the parent zone's servers,
+// never to the child's, which would answer from the wrong side of the cut.
+func TestDSAskedAtTheParent(t *testing.T) {
+	in := startNet(t)
+	r, _ := newResolver(t, netConfig(t, in))
+	m, err := r.Resolve(context.Background(), question("example.com", dns.TypeDS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+		t.Errorf("DS example.com = %v, want NODATA", m)
+	}
+	q := in.Queries()
+	if n := q["ns1.example.com."] + q["ns2.example.com."]; n != 0 {
+		t.Errorf("child servers asked %d times for DS", n)
+	}
+	if n := q["a.nic.com."] + q["b.nic.com."]; n == 0 {
+		t.Error("parent servers not asked")
+	}
+}
+
 // TestDelegationCache checks that a sibling name starts at the closest
 // known zone cut: neither the root nor com. is asked again.
 func TestDelegationCache(t *testing.T) {
