@@ -20,7 +20,8 @@ func (h handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	if err := w.WriteMsg(resp); err != nil {
-		h.r.log.Debug("write answer", "proto", h.proto, "err", err)
+		// Not the error itself: a net.OpError names the client's address.
+		h.r.log.Debug("write answer failed", "proto", h.proto)
 		return
 	}
 	h.r.answered.Add(1)
