@@ -1,6 +1,7 @@
 package mininet
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -72,20 +73,29 @@ func TestIPv6(t *testing.T) {
 				bits = 128
 			}
 			ipnet := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, bits)}
-			if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: ipnet}); err != nil {
+			if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: ipnet, Flags: unix.IFA_F_NODAD}); err != nil {
 				return err
 			}
+		}
+		if err := waitNotTentative(lo); err != nil {
+			return err
 		}
 		if err := in.Start(t.Context()); err != nil {
 			return err
 		}
-		c := &dns.Client{Timeout: 2 * time.Second}
 		m := new(dns.Msg)
 		m.SetQuestion("www.example.com.", dns.TypeAAAA)
-		if glue, _, err = c.Exchange(m, "[2001:db8:100::1]:53"); err != nil {
-			return err
+		// On a loaded machine the first exchange in a fresh namespace has
+		// been seen to vanish; retry like any resolver would, then assert.
+		c := &dns.Client{Timeout: 500 * time.Millisecond}
+		for try := 1; ; try++ {
+			if glue, _, err = c.Exchange(m, "[2001:db8:100::1]:53"); err == nil {
+				break
+			} else if try == 10 {
+				return err
+			}
 		}
-		c.Net = "tcp"
+		c = &dns.Client{Net: "tcp", Timeout: 5 * time.Second}
 		answer, _, err = c.Exchange(m, "[2001:db8:100::9]:53")
 		return err
 	})
@@ -99,5 +109,31 @@ func TestIPv6(t *testing.T) {
 	}
 	if n := in.Queries()["ns2.example.com."]; n != 1 {
 		t.Errorf("ns2.example.com. counted %d, want 1", n)
+	}
+}
+
+// waitNotTentative waits until no IPv6 address on link is tentative: the
+// kernel finishes (or skips) DAD from a work queue, and until then packets
+// to the address are dropped and it is not used as a source.
+func waitNotTentative(link netlink.Link) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+		if err != nil {
+			return err
+		}
+		tentative := 0
+		for _, a := range addrs {
+			if a.Flags&unix.IFA_F_TENTATIVE != 0 {
+				tentative++
+			}
+		}
+		if tentative == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d IPv6 addresses still tentative after 5s", tentative)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
