@@ -224,6 +224,42 @@ func TestAnswers(t *testing.T) {
 			extra: []string{"ns.dead.com. A " + in.Servers()[len(in.Servers())-1].Addrs[0].String()},
 		},
 		{
+			name:  "NS query at a cut is a referral",
+			q:     query{server: "a.root-servers.net.", qname: "com.", qtype: dns.TypeNS},
+			ns:    []string{"com. NS a.nic.com.", "com. NS b.nic.com."},
+			extra: []string{"a.nic.com. A " + addr("a.nic.com."), "b.nic.com. A " + addr("b.nic.com.")},
+		},
+		{
+			name:   "root server names are authoritative on the roots",
+			q:      query{server: "a.root-servers.net.", qname: "b.root-servers.net.", qtype: dns.TypeA},
+			aa:     true,
+			answer: []string{"b.root-servers.net. A " + addr("b.root-servers.net.")},
+		},
+		{
+			name:   "TLD server name is data of its TLD",
+			q:      query{server: "b.nic.com.", qname: "a.nic.com.", qtype: dns.TypeA},
+			aa:     true,
+			answer: []string{"a.nic.com. A " + addr("a.nic.com.")},
+		},
+		{
+			name:   "ANY returns every set",
+			q:      query{server: "ns.example.org.", qname: "www.example.org.", qtype: dns.TypeANY},
+			aa:     true,
+			answer: []string{"www.example.org. A 198.51.100.83", "www.example.org. AAAA 2001:db8:100::83"},
+		},
+		{
+			name:   "last hop of the chain",
+			q:      query{server: "ns.example.net.", qname: "alias.example.net.", qtype: dns.TypeA},
+			aa:     true,
+			answer: []string{"alias.example.net. CNAME final.example.org."},
+		},
+		{
+			name:   "TTL-5 name",
+			q:      query{server: "ns1.example.com.", qname: "short.example.com.", qtype: dns.TypeA},
+			aa:     true,
+			answer: []string{"short.example.com. A 198.51.100.87"},
+		},
+		{
 			name:  "lame delegation is refused",
 			q:     query{server: "ns.example.net.", qname: "www.lame.com.", qtype: dns.TypeA},
 			rcode: dns.RcodeRefused,
@@ -249,6 +285,42 @@ func TestAnswers(t *testing.T) {
 			check("answer", r.Answer, tt.answer)
 			check("authority", r.Ns, tt.ns)
 			check("additional", r.Extra, tt.extra)
+		})
+	}
+}
+
+// TestTTLs checks the TTLs tests and the lab rely on: negative caching from
+// min(SOA TTL, SOA minimum), and the short canary.
+func TestTTLs(t *testing.T) {
+	in := startTest(t)
+	tests := []struct {
+		name    string
+		q       query
+		section string
+		ttl     uint32
+	}{
+		{"NXDOMAIN in a leaf", query{server: "ns1.example.com.", qname: "nope.example.com.", qtype: dns.TypeA}, "ns", 60},
+		{"NODATA in a leaf", query{server: "ns.example.org.", qname: "www.example.org.", qtype: dns.TypeTXT}, "ns", 60},
+		{"NXDOMAIN at the root", query{server: "a.root-servers.net.", qname: "nope.", qtype: dns.TypeA}, "ns", 300},
+		{"NODATA in a TLD", query{server: "a.nic.org.", qname: "org.", qtype: dns.TypeMX}, "ns", 300},
+		{"canary", query{server: "ns.anycastd.lab.", qname: "canary.anycastd.lab.", qtype: dns.TypeA}, "answer", 5},
+		{"delegation", query{server: "a.nic.com.", qname: "www.example.com.", qtype: dns.TypeA}, "ns", 172800},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := exchange(t, in, tt.q)
+			rrs := r.Answer
+			if tt.section == "ns" {
+				rrs = r.Ns
+			}
+			if len(rrs) == 0 {
+				t.Fatalf("empty %s section", tt.section)
+			}
+			for _, rr := range rrs {
+				if rr.Header().Ttl != tt.ttl {
+					t.Errorf("%s: TTL %d, want %d", rr, rr.Header().Ttl, tt.ttl)
+				}
+			}
 		})
 	}
 }
