@@ -26,6 +26,7 @@ deps:
 # root; CI runs as root), then a short run of each fuzz target.
 test: deps build lint
 	$(GO) test -count=1 -timeout 15m ./...
+	scripts/lab_test.sh --bin bin
 	$(MAKE) fuzz
 
 unit:
@@ -44,6 +45,7 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	shellcheck scripts/*.sh .ci/run
 
 demo: deps build
 	scripts/demo.sh

@@ -9,7 +9,7 @@ set -euo pipefail
 
 readonly PACKAGES=(
 	bird2 iproute2 iputils-ping dnsutils knot-dnsutils unbound dnsperf frr
-	procps psmisc ca-certificates git make gcc shellcheck
+	procps psmisc ca-certificates curl git make gcc shellcheck
 )
 # Units the packages above enable and start on Debian. unbound-resolvconf
 # would point the host's resolv.conf at a resolver that must not run.

@@ -79,6 +79,57 @@ func TestNodeLifecycle(t *testing.T) {
 		}
 	}
 
+	// The node's own view: status, metrics, and a clear error for an
+	// unknown control command. No client address may appear in metrics.
+	st, err := l.status(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != control.StateAnnouncing || len(st.Announced) != 2 || len(st.Checks) != 4 {
+		t.Errorf("status of n1: state %s, announced %v, %d checks; want announcing, 2 routes, 4 checks", st.State, st.Announced, len(st.Checks))
+	}
+	established := 0
+	for _, p := range st.Peers {
+		if p.State == "established" {
+			established++
+		}
+	}
+	if established != 2 {
+		t.Errorf("status of n1: %d of %d peers established, want 2: %+v", established, len(st.Peers), st.Peers)
+	}
+	if out, err := l.ctl(1, "status"); err != nil || !strings.Contains(out, "state: announcing") || !strings.Contains(out, "canary 192.0.2.53") {
+		t.Errorf("anycastctl status: %v\n%s", err, out)
+	}
+	metrics, err := l.inNS("n1", "curl", "-sS", "--max-time", "5", "http://127.0.0.1:9253/metrics")
+	if err != nil {
+		t.Fatalf("scrape metrics: %v %s", err, metrics)
+	}
+	for _, want := range []string{
+		`anycastd_route_announced{prefix="192.0.2.53/32"} 1`,
+		`anycastd_node_state{state="announcing"} 1`,
+		`anycastd_bgp_peer_established{peer="198.18.1.1"} 1`,
+		`anycastd_health_check_healthy{check="canary 192.0.2.53",level="critical"} 1`,
+		`anycastd_queries_total{`,
+		`anycastd_cache_hits_total`,
+		`anycastd_upstream_queries_total{`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, client := range []string{"203.0.113.2", "2001:db8:c::2"} {
+		if strings.Contains(metrics, client) {
+			t.Errorf("metrics contain the client address %s", client)
+		}
+	}
+	sock := l.dir + "/n1/control.sock"
+	if out, _ := l.inNS("n1", "curl", "-sS", "--unix-socket", sock, "-X", "POST", "http://node/v1/reboot"); !strings.Contains(out, "unknown control command") {
+		t.Errorf("unknown control command: want a clear error, got %s", out)
+	}
+	if out, _ := l.inNS("n1", "stat", "-c", "%a", sock); strings.TrimSpace(out) != "600" {
+		t.Errorf("control socket mode %s, want 600", out)
+	}
+
 	// 3. Drain n1 under a client load: zero failed queries, n1's path gone,
 	// n2's stays.
 	var sent, failed atomic.Int64
