@@ -15,8 +15,10 @@ const (
 	DefaultPort      = 179
 
 	// connectRetry is short so a session comes back quickly after the
-	// upstream router restarts; GoBGP's own default is two minutes.
-	connectRetry = 5 * time.Second
+	// upstream router restarts; GoBGP's own default is two minutes. GoBGP
+	// waits a random 1-2x this between attempts and gives each dial
+	// connectRetry-1s, so 3s means a try every 3-6s with a 2s dial timeout.
+	connectRetry = 3 * time.Second
 
 	// maxPrepend bounds Route.Prepend: more copies than this only make
 	// the path look broken to other networks and do not de-prefer further.
