@@ -114,9 +114,11 @@ func birdConfig(routerID string, ns []birdNeighbor, static4 []string) string {
 
 // bird is a running BIRD process.
 type bird struct {
-	sock string
-	mu   sync.Mutex // guards out
-	out  bytes.Buffer
+	sock, confPath, conf string
+	mu                   sync.Mutex // guards what follows
+	out                  bytes.Buffer
+	cmd                  *exec.Cmd
+	exited               chan struct{}
 }
 
 func (b *bird) Write(p []byte) (int, error) {
@@ -141,25 +143,32 @@ func startBird(t *testing.T, conf string) *bird {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	confPath := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+	b := &bird{sock: filepath.Join(dir, "bird.ctl"), confPath: filepath.Join(dir, "bird.conf"), conf: conf}
+	if err := os.WriteFile(b.confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &bird{sock: filepath.Join(dir, "bird.ctl")}
-	cmd := exec.Command("bird", "-f", "-c", confPath, "-s", b.sock)
+	t.Cleanup(func() {
+		b.kill()
+		if t.Failed() {
+			t.Logf("bird config:\n%s\nbird log:\n%s", conf, b.log())
+		}
+	})
+	b.start(t)
+	return b
+}
+
+func (b *bird) start(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("bird", "-f", "-c", b.confPath, "-s", b.sock)
 	cmd.Stdout, cmd.Stderr = b, b
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start bird: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("bird config:\n%s\nbird log:\n%s", conf, b.log())
-		}
-	})
+	b.mu.Lock()
+	b.cmd, b.exited = cmd, exited
+	b.mu.Unlock()
 	eventually(t, 5*time.Second, "bird control socket", func() (bool, string) {
 		select {
 		case <-exited:
@@ -169,7 +178,19 @@ func startBird(t *testing.T, conf string) *bird {
 		out, err := b.birdc("show", "status")
 		return err == nil && strings.Contains(out, "Daemon is up"), out
 	})
-	return b
+}
+
+// kill stops bird abruptly, as a crashing router would, and waits for it.
+func (b *bird) kill() {
+	b.mu.Lock()
+	cmd, exited := b.cmd, b.exited
+	b.cmd = nil
+	b.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	<-exited
 }
 
 func (b *bird) birdc(args ...string) (string, error) {

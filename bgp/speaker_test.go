@@ -400,3 +400,21 @@ func (l *lab) announcedUUID(p netip.Prefix) []byte {
 	defer l.speaker.mu.Unlock()
 	return l.speaker.announced[p].uuid
 }
+
+func TestSessionReturnsAfterRouterRestart(t *testing.T) {
+	l := newLab(t, labOptions{noIPv6: true, initial: []Route{{Prefix: svc4, MED: 7}}})
+	l.waitEstablished(t, "anycastd4")
+	l.waitRoute(t, svc4, "reachable at BIRD", reachable)
+	l.bird.kill()
+	l.bird.start(t)
+	// The killed BIRD sent no NOTIFICATION; the speaker notices the
+	// closed TCP connection, reconnects within its retry interval and
+	// sends the whole set again. Retries are 3-6s apart, hence 15s.
+	eventually(t, 15*time.Second, "anycastd4 re-established", func() (bool, string) {
+		st, _, err := l.bird.protocolState("anycastd4")
+		return err == nil && st == "Established", fmt.Sprint(st, err)
+	})
+	l.waitRoute(t, svc4, "back at BIRD after restart", func(r birdRoute, present bool) bool {
+		return reachable(r, present) && r.MED == "7"
+	})
+}
