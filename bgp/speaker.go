@@ -65,6 +65,11 @@ type announcedRoute struct {
 }
 
 // New returns a speaker for cfg. It starts nothing; Run does.
+//
+// Run one Speaker per process at a time: GoBGP's StartBgp writes route
+// selection options into package globals that every server reads, so two
+// servers starting side by side race (harmlessly, as the values are the
+// same, but the race detector says so).
 func New(cfg Config, log *slog.Logger) *Speaker {
 	c := cfg
 	c.Peers = slices.Clone(cfg.Peers)
