@@ -200,6 +200,9 @@ func TestAnnounceIPv4AndIPv6(t *testing.T) {
 		if p.State != "established" || p.ASN != birdASN || p.Advertised != 1 || p.Received != 0 {
 			t.Errorf("peer %+v: want established, asn %d, 1 advertised, 0 received", p, birdASN)
 		}
+		if p.Uptime < 0 || p.Uptime > time.Minute {
+			t.Errorf("peer %v: uptime %v for a session seconds old", p.Address, p.Uptime)
+		}
 	}
 }
 
