@@ -56,10 +56,10 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"lab", Config{Prefix4: netip.MustParsePrefix("198.51.100.0/24"), Prefix6: netip.MustParsePrefix("2001:db8:100::/64")}, ""},
 		{"tests", Config{Prefix4: netip.MustParsePrefix("127.0.53.0/24")}, ""},
-		{"smallest IPv4 that fits", Config{Prefix4: netip.MustParsePrefix("10.0.0.0/28")}, ""},
+		{"smallest IPv4 that fits", Config{Prefix4: netip.MustParsePrefix("10.0.0.0/27")}, ""},
 		{"no prefix4", Config{}, "prefix4"},
 		{"IPv6 as prefix4", Config{Prefix4: netip.MustParsePrefix("2001:db8::/64")}, "want an IPv4 prefix"},
-		{"prefix4 too small", Config{Prefix4: netip.MustParsePrefix("10.0.0.0/29")}, "too small"},
+		{"prefix4 too small", Config{Prefix4: netip.MustParsePrefix("10.0.0.0/28")}, "too small"},
 		{"IPv4 as prefix6", Config{Prefix4: testPrefix4, Prefix6: netip.MustParsePrefix("10.0.0.0/8")}, "want an IPv6 prefix"},
 		{"prefix6 too small", Config{Prefix4: testPrefix4, Prefix6: netip.MustParsePrefix("2001:db8::/125")}, "prefix6"},
 		{"both wrong at once", Config{Prefix6: netip.MustParsePrefix("10.0.0.0/8")}, "prefix6"},
@@ -80,14 +80,18 @@ func TestNewValidates(t *testing.T) {
 func TestAddrs(t *testing.T) {
 	cfg := Config{Prefix4: netip.MustParsePrefix("198.51.100.0/24"), Prefix6: netip.MustParsePrefix("2001:db8:100::/64")}
 	got := Addrs(cfg)
-	bound := 0
+	want := 0 // two per bound server, one for IPv6-only ones
 	for _, s := range servers {
-		if !s.unbound {
-			bound++
+		switch {
+		case s.unbound:
+		case s.v6only:
+			want++
+		default:
+			want += 2
 		}
 	}
-	if len(got) != 2*bound {
-		t.Fatalf("%d addresses, want %d", len(got), 2*bound)
+	if len(got) != want {
+		t.Fatalf("%d addresses, want %d", len(got), want)
 	}
 	for i, want := range []string{"198.51.100.1", "2001:db8:100::1", "198.51.100.2", "2001:db8:100::2"} {
 		if got[i].String() != want {

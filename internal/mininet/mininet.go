@@ -52,8 +52,11 @@ type Server struct {
 	Addrs []netip.Addr // IPv4, then IPv6 if configured
 	Zones []string     // origins served; empty for a dead server
 	// Bound is false for servers that have an address and glue but no
-	// listener (ns.dead.com.), so resolvers meet an unresponsive server.
+	// listener (ns.dead.com.), so resolvers meet an unresponsive server,
+	// and for IPv6-only servers when Config.Prefix6 is not set.
 	Bound bool
+	// Behaviour is how the server bends the protocol (Normal for most).
+	Behaviour Behaviour
 }
 
 // Internet is the set of servers. Build it with New, then Start and Close.
@@ -63,6 +66,7 @@ type Internet struct {
 	servers []*server // bound servers only, in table order
 	all     []Server  // every server, including unbound ones
 	done    chan struct{}
+	hook    atomic.Pointer[func(Query)] // SetQueryHook
 
 	// mu guards what follows.
 	mu        sync.Mutex
@@ -81,6 +85,7 @@ type server struct {
 	queries atomic.Uint64
 	fault   atomic.Uint32 // a Fault
 	latency atomic.Int64  // a time.Duration, on top of Config.Latency
+	behave  Behaviour     // fixed in the servers table
 }
 
 // Addrs returns every address the servers bind, so scripts can add them to an
@@ -91,14 +96,18 @@ func Addrs(cfg Config) []netip.Addr {
 		if s.unbound {
 			continue
 		}
-		out = append(out, hostAddrsFor(cfg, i+1)...)
+		out = append(out, hostAddrsFor(cfg, i+1, s.v6only)...)
 	}
 	return out
 }
 
-// hostAddrsFor returns the addresses of host number n: IPv4, then IPv6.
-func hostAddrsFor(cfg Config, n int) []netip.Addr {
-	addrs := []netip.Addr{addHost(cfg.Prefix4.Masked().Addr(), n)}
+// hostAddrsFor returns the addresses of host number n: IPv4 (unless
+// v6only), then IPv6.
+func hostAddrsFor(cfg Config, n int, v6only bool) []netip.Addr {
+	var addrs []netip.Addr
+	if !v6only {
+		addrs = append(addrs, addHost(cfg.Prefix4.Masked().Addr(), n))
+	}
 	if cfg.Prefix6.IsValid() {
 		addrs = append(addrs, addHost(cfg.Prefix6.Masked().Addr(), n))
 	}
@@ -133,13 +142,14 @@ func New(cfg Config, log *slog.Logger) (*Internet, error) {
 
 	var hosts []hostAddrs
 	for i, s := range servers {
-		addrs := hostAddrsFor(cfg, i+1)
+		addrs := hostAddrsFor(cfg, i+1, s.v6only)
 		hosts = append(hosts, hostAddrs{name: s.name, addrs: addrs})
-		in.all = append(in.all, Server{Name: s.name, Addrs: addrs, Zones: s.zones, Bound: !s.unbound})
+		in.all = append(in.all, Server{Name: s.name, Addrs: addrs, Zones: s.zones,
+			Bound: !s.unbound && len(addrs) > 0, Behaviour: s.behaviour})
 	}
 
 	zones := map[string]*zone{}
-	for _, spec := range zoneTexts {
+	for _, spec := range slices.Concat(zoneTexts, moreZones) {
 		rrs, err := parseZone(spec.origin, spec.text)
 		if err != nil {
 			return nil, fmt.Errorf("new mininet: %w", err)
@@ -149,14 +159,18 @@ func New(cfg Config, log *slog.Logger) (*Internet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("new mininet: %w", err)
 		}
+		if z.junk, err = parseZone(".", zoneJunk[spec.origin]); err != nil {
+			return nil, fmt.Errorf("new mininet: junk of %s: %w", spec.origin, err)
+		}
 		zones[z.origin] = z
 	}
 
 	for i, s := range servers {
-		if s.unbound {
+		if !in.all[i].Bound {
 			continue
 		}
-		srv := &server{name: s.name, addrs: in.all[i].Addrs}
+		srv := &server{name: s.name, addrs: in.all[i].Addrs, behave: s.behaviour}
+		srv.latency.Store(int64(s.latency))
 		for _, origin := range s.zones {
 			z, ok := zones[origin]
 			if !ok {

@@ -164,8 +164,11 @@ func (in *Internet) closeLocked() error {
 func (in *Internet) handler(s *server) dns.Handler {
 	return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		s.queries.Add(1)
+		if f := in.hook.Load(); f != nil {
+			(*f)(Query{Server: s.name, Local: addrPort(w.LocalAddr()), Remote: addrPort(w.RemoteAddr()), Msg: req})
+		}
 		fault := Fault(s.fault.Load())
-		if fault == Drop {
+		if fault == Drop || (s.behave == DropEDNS && req.IsEdns0() != nil) {
 			return
 		}
 		if d := in.cfg.Latency + time.Duration(s.latency.Load()); d > 0 {
@@ -177,7 +180,14 @@ func (in *Internet) handler(s *server) dns.Handler {
 				return
 			}
 		}
-		resp, size := in.respond(s, req, fault)
+		var resp *dns.Msg
+		size := dns.MinMsgSize
+		if s.behave == FormErrEDNS && req.IsEdns0() != nil {
+			resp = new(dns.Msg)
+			resp.SetRcode(req, dns.RcodeFormatError)
+		} else {
+			resp, size = in.respond(s, req, fault)
+		}
 		if _, isUDP := w.LocalAddr().(*net.UDPAddr); isUDP {
 			truncate(resp, size)
 		} else {
@@ -253,8 +263,43 @@ func (in *Internet) respond(s *server, req *dns.Msg, fault Fault) (*dns.Msg, int
 		return m, size
 	}
 	z.answer(m, q.Name, q.Qtype)
-	echoCase(m, q.Name)
+	for _, rr := range z.junk {
+		if t := rr.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
+			m.Extra = append(m.Extra, rr)
+		} else {
+			m.Ns = append(m.Ns, rr)
+		}
+	}
+	if s.behave == LowerCase {
+		lowerCase(m)
+	} else {
+		echoCase(m, q.Name)
+	}
 	return m, size
+}
+
+// lowerCase lower-cases the question and every answer owner name, as some
+// load balancers in front of authoritative servers do.
+func lowerCase(m *dns.Msg) {
+	for i := range m.Question {
+		m.Question[i].Name = strings.ToLower(m.Question[i].Name)
+	}
+	for i, rr := range m.Answer {
+		rr = dns.Copy(rr)
+		rr.Header().Name = strings.ToLower(rr.Header().Name)
+		m.Answer[i] = rr
+	}
+}
+
+// addrPort converts a socket address of the dns package to netip form.
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort()
+	case *net.TCPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 // echoCase gives answer records owned by the query name the query's spelling,

@@ -20,6 +20,7 @@ type zone struct {
 	origin string // canonical (lower case) FQDN
 	soa    *dns.SOA
 	nodes  map[string]*node // by canonical owner name, including empty non-terminals
+	junk   []dns.RR         // out-of-zone records added to every response (zoneSpec.junk)
 }
 
 // node holds the record sets at one owner name.
@@ -191,7 +192,25 @@ func (z *zone) answer(m *dns.Msg, qname string, qtype uint16) {
 	}
 	m.Authoritative = true
 	for range maxChase {
-		n := z.nodes[name]
+		if dname := z.dnameAbove(name); dname != nil {
+			// RFC 6672: the DNAME, then a CNAME synthesised from it.
+			m.Answer = append(m.Answer, dname)
+			target := name[:len(name)-len(dname.Hdr.Name)] + dns.CanonicalName(dname.Target)
+			if _, ok := dns.IsDomainName(target); !ok || len(target) > 255 {
+				m.Rcode = dns.RcodeYXDomain
+				return
+			}
+			m.Answer = append(m.Answer, &dns.CNAME{
+				Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dname.Hdr.Ttl},
+				Target: target,
+			})
+			if !dns.IsSubDomain(z.origin, target) || z.delegation(target) != "" {
+				return
+			}
+			name = target
+			continue
+		}
+		n := z.lookup(name)
 		if n == nil {
 			m.Rcode = dns.RcodeNameError
 			z.negative(m)
@@ -226,6 +245,48 @@ func (z *zone) answer(m *dns.Msg, qname string, qtype uint16) {
 		}
 		name = target
 	}
+}
+
+// dnameAbove returns the DNAME record owned by a proper ancestor of name
+// inside the zone, or nil. A DNAME at name itself is ordinary data.
+func (z *zone) dnameAbove(name string) *dns.DNAME {
+	for p := parent(name); p != "" && dns.IsSubDomain(z.origin, p); p = parent(p) {
+		if n := z.nodes[p]; n != nil {
+			if rrs := n.rrsets[dns.TypeDNAME]; len(rrs) > 0 {
+				return rrs[0].(*dns.DNAME)
+			}
+		}
+	}
+	return nil
+}
+
+// lookup returns the node at name, or the wildcard node that matches it
+// (RFC 4592: "*." plus the closest encloser, the longest existing ancestor),
+// with its records renamed to name. nil means NXDOMAIN.
+func (z *zone) lookup(name string) *node {
+	if n := z.nodes[name]; n != nil {
+		return n
+	}
+	for p := parent(name); p != "" && dns.IsSubDomain(z.origin, p); p = parent(p) {
+		if z.nodes[p] == nil {
+			continue
+		}
+		// p is the closest encloser.
+		w := z.nodes["*."+strings.TrimPrefix(p, ".")]
+		if w == nil {
+			return nil
+		}
+		out := &node{rrsets: make(map[uint16][]dns.RR, len(w.rrsets))}
+		for t, rrs := range w.rrsets {
+			for _, rr := range rrs {
+				rr = dns.Copy(rr)
+				rr.Header().Name = name
+				out.rrsets[t] = append(out.rrsets[t], rr)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // referral puts the NS set of the cut in authority and the glue the zone

@@ -3,6 +3,7 @@ package mininet
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // This file is the whole content of the mini internet: which servers exist,
@@ -24,6 +25,13 @@ type serverSpec struct {
 	// unbound servers get an address and glue but nothing listens there, so
 	// a resolver can be tested against a dead name server.
 	unbound bool
+	// v6only servers get only an IPv6 address (and AAAA glue only); without
+	// Config.Prefix6 they have no address and are not bound.
+	v6only bool
+	// behaviour is how the server bends the protocol, for resolver tests.
+	behaviour Behaviour
+	// latency is the server's initial SetLatency value.
+	latency time.Duration
 }
 
 var servers = []serverSpec{
@@ -35,18 +43,48 @@ var servers = []serverSpec{
 	{name: "a.nic.org.", zones: []string{"org."}},
 	{name: "a.nic.lab.", zones: []string{"lab."}},
 	{name: "ns1.example.com.", zones: []string{"example.com.", "chain.com.", "mixed.com."}},
-	{name: "ns2.example.com.", zones: []string{"example.com.", "chain.com.", "mixed.com."}},
+	{name: "ns2.example.com.", zones: []string{"example.com.", "chain.com.", "mixed.com.", "partlame.com."}},
 	{name: "ns.hosting.net.", zones: []string{"hosting.net.", "glueless.com."}},
 	{name: "ns.example.net.", zones: []string{"example.net."}},
-	{name: "ns.example.org.", zones: []string{"example.org."}},
+	{name: "ns.example.org.", zones: []string{"example.org.", "victim.evil."}},
 	{name: "ns.anycastd.lab.", zones: []string{"anycastd.lab."}},
 	{name: "ns.dead.com.", unbound: true},
+	// Hosts 15 and up: one server per hard case (docs/mininet.md).
+	{name: "ns.formerr.com.", zones: []string{"formerr.com."}, behaviour: FormErrEDNS},
+	{name: "ns.dropedns.com.", zones: []string{"dropedns.com."}, behaviour: DropEDNS},
+	{name: "ns.lower.com.", zones: []string{"lower.com."}, behaviour: LowerCase},
+	{name: "ns.slow.com.", zones: []string{"slow.com."}, latency: 300 * time.Millisecond},
+	{name: "ns.v6only.com.", zones: []string{"v6only.com."}, v6only: true},
+	{name: "a.nic.evil.", zones: []string{"evil."}},
+	{name: "ns.spam.net.", zones: []string{"spam.net."}},
+	{name: "ns.sink.net.", zones: []string{"sink.net."}},
+	{name: "ns.bench.lab.", zones: []string{"bench.lab."}},
+	{name: "ns.spoof.com.", zones: []string{"spoof.com."}},
 }
 
 // zoneSpec is the master-file text of one zone; origin is its apex.
 type zoneSpec struct {
 	origin string
 	text   string
+}
+
+// zoneJunk is, per zone, master-file text (absolute names, any owner) that
+// the server adds to every response from the zone: A/AAAA records to
+// additional, everything else to authority. It is the poisoning attempt a
+// resolver must ignore; it is never served as data.
+var zoneJunk = map[string]string{
+	// The TLD evil. hands out "glue" for names in other TLDs with a wrong
+	// address with every referral: the classic cache-poisoning attempt.
+	"evil.": `
+ns.example.org.	172800	IN A	198.51.100.66
+www.example.com.	172800	IN A	198.51.100.66
+`,
+	// spam.net.'s server adds unrelated records to every answer: a bogus
+	// address for www.example.com. and a claim to serve example.com.
+	"spam.net.": `
+www.example.com.	3600	IN A	198.51.100.66
+example.com.	3600	IN NS	ns.spam.net.
+`,
 }
 
 // zoneTexts holds every zone. Negative TTLs (min of SOA TTL and SOA minimum)
@@ -63,6 +101,7 @@ com.	172800	IN NS	b.nic.com.
 net.	172800	IN NS	a.nic.net.
 org.	172800	IN NS	a.nic.org.
 lab.	172800	IN NS	a.nic.lab.
+evil.	172800	IN NS	a.nic.evil.
 `},
 	{"root-servers.net.", `
 $TTL 3600000
@@ -90,7 +129,20 @@ dead		172800	IN NS	ns.dead.com.
 mixed		172800	IN NS	ns.dead.com.
 mixed		172800	IN NS	ns1.example.com.
 mixed		172800	IN NS	ns2.example.com.
-`},
+; partlame: one server REFUSES (not authoritative), one is dead, one works.
+partlame	172800	IN NS	ns.example.net.
+partlame	172800	IN NS	ns.dead.com.
+partlame	172800	IN NS	ns2.example.com.
+; one server per protocol quirk (see the servers table)
+formerr		172800	IN NS	ns.formerr.com.
+dropedns	172800	IN NS	ns.dropedns.com.
+lower		172800	IN NS	ns.lower.com.
+slow		172800	IN NS	ns.slow.com.
+spoof		172800	IN NS	ns.spoof.com.
+; v6only: ns.v6only.com has only an IPv6 address, so com. has AAAA glue only.
+v6only		172800	IN NS	ns.v6only.com.
+; nxns: NXNSAttack-style delegation to 50 glueless names that do not exist.
+` + nxnsDelegation(50)},
 	{"net.", `
 $TTL 86400
 @	900	IN SOA	a.nic.net. hostmaster.nic.net. 2025010101 1800 900 604800 300
@@ -99,6 +151,9 @@ root-servers	172800	IN NS	a.root-servers.net.
 root-servers	172800	IN NS	b.root-servers.net.
 hosting		172800	IN NS	ns.hosting.net.
 example		172800	IN NS	ns.example.net.
+spam		172800	IN NS	ns.spam.net.
+; sink: its server answers NXDOMAIN for the nxns.com. name servers
+sink		172800	IN NS	ns.sink.net.
 `},
 	{"org.", `
 $TTL 86400
@@ -111,6 +166,7 @@ $TTL 86400
 @	900	IN SOA	a.nic.lab. hostmaster.nic.lab. 2025010101 1800 900 604800 300
 @	172800	IN NS	a.nic.lab.
 anycastd	172800	IN NS	ns.anycastd.lab.
+bench		172800	IN NS	ns.bench.lab.
 `},
 	{"example.com.", `
 $TTL 3600
@@ -130,6 +186,14 @@ outside	IN CNAME www.example.org.
 ; b.c.example.com. and c.example.com. are empty non-terminals (NODATA)
 a.b.c	IN A	198.51.100.86
 short	5	IN A	198.51.100.87
+; wildcards (RFC 4592): A and TXT at *.wild, a real name beside them, and a
+; wildcard CNAME chased by the server
+*.wild	IN A	198.51.100.91
+*.wild	IN TXT	"wildcard"
+exists.wild	IN A	198.51.100.92
+*.cw	IN CNAME	www
+; CNAME into the lame zone lame.com: SERVFAIL
+tolame	IN CNAME	www.lame.com.
 ` + txtRRs("big", 8, 200) + txtRRs("medium", 3, 200)},
 	{"chain.com.", `
 $TTL 3600
@@ -166,6 +230,8 @@ $TTL 3600
 @	IN NS	ns.example.net.
 www	IN A	198.51.100.81
 alias	IN CNAME	final.example.org.
+; DNAME (RFC 6672): the server synthesises the CNAME, the resolver follows it
+dname	IN DNAME	target.example.org.
 `},
 	{"example.org.", `
 $TTL 3600
@@ -177,6 +243,7 @@ www	IN A	198.51.100.83
 www	IN AAAA	2001:db8:100::83
 mail	IN A	198.51.100.26
 final	IN A	198.51.100.82
+www.target	IN A	198.51.100.90
 `},
 	{"anycastd.lab.", `
 $TTL 3600
@@ -186,6 +253,47 @@ $TTL 3600
 canary	5	IN A	198.51.100.250
 canary	5	IN AAAA	2001:db8:100::250
 `},
+}
+
+// moreZones are the zones for the hard cases (hosts 15 and up).
+var moreZones = []zoneSpec{
+	{origin: "partlame.com.", text: leaf("partlame.com.", "ns2.example.com.",
+		"@ IN NS ns.example.net.\n@ IN NS ns.dead.com.\nwww IN A 198.51.100.95")},
+	{origin: "formerr.com.", text: leaf("formerr.com.", "ns.formerr.com.", "www IN A 198.51.100.96")},
+	{origin: "dropedns.com.", text: leaf("dropedns.com.", "ns.dropedns.com.", "www IN A 198.51.100.97")},
+	{origin: "lower.com.", text: leaf("lower.com.", "ns.lower.com.", "www IN A 198.51.100.98")},
+	{origin: "slow.com.", text: leaf("slow.com.", "ns.slow.com.", "www IN A 198.51.100.99")},
+	{origin: "spoof.com.", text: leaf("spoof.com.", "ns.spoof.com.",
+		"www IN A 198.51.100.100\na IN A 198.51.100.101\nb IN A 198.51.100.102\nc IN A 198.51.100.103")},
+	{origin: "v6only.com.", text: leaf("v6only.com.", "ns.v6only.com.", "www IN A 198.51.100.104")},
+	{origin: "evil.", text: `
+$TTL 86400
+@	900	IN SOA	a.nic.evil. hostmaster.nic.evil. 2025010101 1800 900 604800 300
+@	172800	IN NS	a.nic.evil.
+victim	172800	IN NS	ns.example.org.
+`},
+	{origin: "victim.evil.", text: leaf("victim.evil.", "ns.example.org.", "www IN A 198.51.100.105")},
+	{origin: "spam.net.", text: leaf("spam.net.", "ns.spam.net.", "www IN A 198.51.100.106")},
+	{origin: "sink.net.", text: leaf("sink.net.", "ns.sink.net.", "")},
+	// bench.lab.: any name below it exists, for benches with many distinct names.
+	{origin: "bench.lab.", text: leaf("bench.lab.", "ns.bench.lab.", "* IN A 198.51.100.108\n* IN AAAA 2001:db8:100::108")},
+}
+
+// leaf returns a leaf zone: SOA, one NS and body (newline-separated records
+// relative to origin).
+func leaf(origin, ns, body string) string {
+	return fmt.Sprintf("$TTL 3600\n@\t3600\tIN SOA\t%s hostmaster.%s 2025010101 7200 900 1209600 60\n@\tIN NS\t%s\n%s\n",
+		ns, origin, ns, body)
+}
+
+// nxnsDelegation delegates nxns.com. to n glueless names in sink.net., none
+// of which exists.
+func nxnsDelegation(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "nxns\t172800\tIN NS\tns%d.sink.net.\n", i)
+	}
+	return b.String()
 }
 
 // txtRRs returns n TXT records at owner, each with one string of size bytes;

@@ -21,9 +21,9 @@ func TestPrintAddrsAndFlags(t *testing.T) {
 		lines int
 		err   string
 	}{
-		{"lab default", []string{"-print-addrs"}, []string{"198.51.100.1", "2001:db8:100::1", "198.51.100.2"}, 26, ""},
-		{"no IPv6", []string{"-print-addrs", "-prefix6", ""}, []string{"198.51.100.1", "198.51.100.2"}, 13, ""},
-		{"tests", []string{"-print-addrs", "-prefix4", "127.0.53.0/24", "-prefix6="}, []string{"127.0.53.1"}, 13, ""},
+		{"lab default", []string{"-print-addrs"}, []string{"198.51.100.1", "2001:db8:100::1", "198.51.100.2"}, 45, ""},
+		{"no IPv6", []string{"-print-addrs", "-prefix6", ""}, []string{"198.51.100.1", "198.51.100.2"}, 22, ""},
+		{"tests", []string{"-print-addrs", "-prefix4", "127.0.53.0/24", "-prefix6="}, []string{"127.0.53.1"}, 22, ""},
 		{"bad prefix4", []string{"-prefix4", "198.51.100.0"}, nil, 0, "-prefix4"},
 		{"bad prefix6", []string{"-prefix6", "x"}, nil, 0, "-prefix6"},
 		{"port too big", []string{"-port", "70000"}, nil, 0, "-port"},
