@@ -1,0 +1,580 @@
+#!/usr/bin/env bash
+# run.sh is `make bench`: it measures anycastd beside Unbound, Knot Resolver
+# and PowerDNS Recursor against the same mini internet, one resolver at a
+# time, and writes the table to docs/benchmarks.md. See docs/benchmarks.md
+# for what each column means.
+#
+# Layout (three network namespaces, veth pairs born inside them, so nothing
+# appears in the root namespace and no namespace has a route to the uplink):
+#
+#   P-inet  mininet on 198.51.100.0/24 port 53, -latency BENCH_LATENCY
+#     | 198.18.0.1/30 -- 198.18.0.2/30
+#   P-res   the resolver under test, on its own service address on lo
+#     | 203.0.113.1/24 -- 203.0.113.2/24
+#   P-cli   dnsperf
+#
+# usage: scripts/bench/run.sh          run everything, write docs/benchmarks.md
+#        scripts/bench/run.sh down     remove a bench left behind by a kill -9
+#
+# Environment (defaults keep a run under ~5 minutes on 2 cores):
+#   BENCH_RESOLVERS      "anycastd unbound kresd pdns"
+#   BENCH_LATENCY        20ms   added by mininet before every answer
+#   BENCH_COLD_NAMES     10000  distinct never-asked names for the cold run
+#   BENCH_COLD_QPS       500    fixed rate of the cold run
+#   BENCH_CACHED_NAMES   10000  names primed, then asked for BENCH_CACHED_SECONDS
+#   BENCH_CACHED_SECONDS 20
+#   BENCH_SUFFIX         example.com   zone the distinct names are made under
+#   BENCH_THREADS        2      threads (Unbound, PowerDNS) or processes (kresd)
+#   BENCH_DNSPERF_ARGS   "-c 4 -T 2 -q 200"   dnsperf load shape of the cached run
+#   BENCH_OUT            docs/benchmarks.md ("" prints only)
+#   BENCH_NAME           acdb   namespace prefix
+#   BENCH_BIN            ./bin  anycastd and mininet (make build)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
+readonly SCRIPT_DIR REPO_DIR
+
+name=${BENCH_NAME:-acdb}
+resolvers=${BENCH_RESOLVERS:-anycastd unbound kresd pdns}
+latency=${BENCH_LATENCY:-20ms}
+cold_names=${BENCH_COLD_NAMES:-10000}
+cold_qps=${BENCH_COLD_QPS:-500}
+cached_names=${BENCH_CACHED_NAMES:-10000}
+cached_seconds=${BENCH_CACHED_SECONDS:-20}
+suffix=${BENCH_SUFFIX:-example.com}
+suffix=${suffix%.}
+threads=${BENCH_THREADS:-2}
+dnsperf_args=${BENCH_DNSPERF_ARGS:--c 4 -T 2 -q 200}
+out=${BENCH_OUT-docs/benchmarks.md}
+bin_dir=${BENCH_BIN:-$REPO_DIR/bin}
+readonly name resolvers latency cold_names cold_qps cached_names cached_seconds suffix threads dnsperf_args out
+
+readonly BENCH_ROOT=/run/anycastd-bench
+readonly INET4_PREFIX=198.51.100.0/24
+readonly INET_LINK=198.18.0.1 RES_LINK=198.18.0.2
+readonly RES_CLI=203.0.113.1 CLI_ADDR=203.0.113.2
+# A peer that does not exist: anycastd's BGP session never comes up, so it
+# never announces, but its listeners answer from the start.
+readonly BGP_PEER=198.18.0.99
+readonly TIMEOUT_S=5
+
+dir=$BENCH_ROOT/$name
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+ns() { printf '%s-%s' "$name" "$1"; }
+nsx() {
+	local n=$1
+	shift
+	ip netns exec "$(ns "$n")" "$@"
+}
+
+bench_namespaces() {
+	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${name}-(inet|res|cli)\$" || true
+}
+
+alive() {
+	local state
+	[[ -r /proc/$1/stat ]] || return 1
+	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $state && $state != Z && $state != X ]]
+}
+
+# kill_ns_procs stops every process in one of our namespaces: TERM, a short
+# wait, then KILL. Only processes inside the bench's own namespaces.
+kill_ns_procs() {
+	local n p i left
+	local -a pids=()
+	for n in "$@"; do
+		mapfile -t -O "${#pids[@]}" pids < <(ip netns pids "$(ns "$n")" 2>/dev/null || true)
+	done
+	((${#pids[@]} > 0)) || return 0
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		left=0
+		for p in "${pids[@]}"; do alive "$p" && left=1; done
+		((left)) || return 0
+		sleep 0.1
+	done
+	kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+
+cleanup() {
+	local n
+	kill_ns_procs res cli inet
+	while read -r n; do
+		[[ -n $n ]] && { ip netns del "$n" 2>/dev/null || log "could not delete namespace $n"; }
+	done < <(bench_namespaces)
+	rm -rf "$dir"
+	rmdir "$BENCH_ROOT" 2>/dev/null || true
+}
+
+on_exit() {
+	local rc=$?
+	trap - EXIT INT TERM
+	cleanup
+	((rc == 0)) || log "failed (exit $rc); namespaces and processes removed"
+	exit "$rc"
+}
+
+# ------------------------------------------------------------ layout
+
+mk_ns() {
+	ip netns add "$(ns "$1")"
+	ip -n "$(ns "$1")" link set lo up
+}
+
+# link makes a veth pair whose ends are created directly in the two
+# namespaces, each named after the namespace it leads to.
+link() {
+	ip link add name "$2" netns "$(ns "$1")" type veth peer name "$1" netns "$(ns "$2")"
+	ip -n "$(ns "$1")" link set "$2" up
+	ip -n "$(ns "$2")" link set "$1" up
+}
+
+layout() {
+	local a
+	mk_ns inet
+	mk_ns res
+	mk_ns cli
+	link inet res
+	link res cli
+	ip -n "$(ns inet)" addr add "$INET_LINK/30" dev res
+	ip -n "$(ns res)" addr add "$RES_LINK/30" dev inet
+	ip -n "$(ns res)" addr add "$RES_CLI/24" dev cli
+	ip -n "$(ns cli)" addr add "$CLI_ADDR/24" dev res
+	# The mini internet's servers sit on inet's lo; the resolver reaches
+	# them through the link, the client reaches the service addresses
+	# (192.0.2.53-56, on res's lo) the same way. No default routes anywhere.
+	while read -r a; do
+		[[ $a == *.*.*.* ]] || continue
+		ip -n "$(ns inet)" addr add "${a%/*}/32" dev lo
+	done < <("$bin_dir/mininet" -prefix4 "$INET4_PREFIX" -prefix6 "" -print-addrs)
+	ip -n "$(ns res)" route add "$INET4_PREFIX" via "$INET_LINK"
+	ip -n "$(ns cli)" route add 192.0.2.0/24 via "$RES_CLI"
+	# UDP buffers large enough that the cached run measures the resolver,
+	# not drops in a default-sized socket queue.
+	nsx res sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 2>/dev/null || true
+	nsx cli sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 2>/dev/null || true
+}
+
+mininet_queries() {
+	grep -c 'msg="mininet answer"' "$dir/mininet.log" || true
+}
+
+start_mininet() {
+	local i
+	# -debug logs one line per answer: counting them gives the upstream
+	# queries of each phase without a counter API in the binary.
+	ip netns exec "$(ns inet)" setsid "$bin_dir/mininet" -prefix4 "$INET4_PREFIX" -prefix6 "" \
+		-port 53 -latency "$latency" -debug -root-hints "$dir/root.hints" \
+		</dev/null >"$dir/mininet.log" 2>&1 &
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $dir/root.hints ]] && break
+		alive $! || die "mininet exited at start: $(tail -n 5 "$dir/mininet.log")"
+		sleep 0.1
+	done
+	[[ -s $dir/root.hints ]] || die "mininet wrote no root hints within 10 s"
+	log "mininet up in $(ns inet), latency $latency"
+}
+
+# ------------------------------------------------------------ resolvers
+
+svc_addr() {
+	case $1 in
+	anycastd) echo 192.0.2.53 ;;
+	unbound) echo 192.0.2.54 ;;
+	kresd) echo 192.0.2.55 ;;
+	pdns) echo 192.0.2.56 ;;
+	*) die "unknown resolver '$1' (anycastd unbound kresd pdns)" ;;
+	esac
+}
+
+start_anycastd() {
+	local d=$dir/anycastd
+	mkdir -p "$d/state"
+	chmod 0700 "$d/state"
+	cat >"$d/anycastd.yaml" <<EOF
+version: 1
+node: {name: bench, state_dir: $d/state, control_socket: $d/control.sock}
+# anycastd puts the address on lo itself and removes it on exit.
+service: {interface: lo, addresses: [$(svc_addr anycastd)]}
+resolver: {root_hints: $dir/root.hints, cache_size: 64MiB}
+bgp:
+  asn: 64512
+  router_id: $RES_LINK
+  peers:
+    - {address: $BGP_PEER, asn: 64496}
+metrics: {listen: "127.0.0.1:9253"}
+drain: {lame_duck: 0s, timeout: 1s}
+log: {level: warn}
+EOF
+	ip netns exec "$(ns res)" setsid "$bin_dir/anycastd" -config "$d/anycastd.yaml" \
+		</dev/null >"$d/log" 2>&1 &
+}
+
+start_unbound() {
+	local d=$dir/unbound
+	mkdir -p "$d"
+	cat >"$d/unbound.conf" <<EOF
+server:
+	interface: $(svc_addr unbound)
+	port: 53
+	access-control: 0.0.0.0/0 allow
+	num-threads: $threads
+	so-reuseport: yes
+	chroot: ""
+	username: ""
+	directory: "$d"
+	pidfile: "$d/unbound.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	root-hints: "$dir/root.hints"
+	do-ip6: no
+	# No validator until the mini internet is signed.
+	module-config: "iterator"
+	msg-cache-size: 32m
+	rrset-cache-size: 32m
+	so-rcvbuf: 4m
+	so-sndbuf: 4m
+remote-control:
+	control-enable: no
+EOF
+	unbound-checkconf "$d/unbound.conf" >/dev/null || die "unbound-checkconf rejected $d/unbound.conf"
+	ip netns exec "$(ns res)" setsid unbound -d -c "$d/unbound.conf" </dev/null >"$d/log" 2>&1 &
+}
+
+start_kresd() {
+	local d=$dir/kresd i hints
+	mkdir -p "$d/cache"
+	# hints.root() replaces the built-in root servers with the mini
+	# internet's, read from the hints mininet wrote.
+	hints=$(awk '$3 == "A" || $4 == "A" {printf "\t[\"%s\"] = \"%s\",\n", $1, $NF}' "$dir/root.hints")
+	[[ -n $hints ]] || die "no A records in $dir/root.hints"
+	cat >"$d/config.lua" <<EOF
+-- Knot Resolver config for the bench; not the Debian default.
+net.ipv6 = false
+net.listen('$(svc_addr kresd)', 53, { kind = 'dns' })
+trust_anchors.remove('.')
+cache.open(64 * MB, 'lmdb://$d/cache')
+modules.load('hints > iterate')
+hints.root({
+$hints
+})
+log_level('warning')
+EOF
+	# One process per thread, sharing the cache and the socket (SO_REUSEPORT),
+	# which is how kresd uses more than one core.
+	for ((i = 1; i <= threads; i++)); do
+		ip netns exec "$(ns res)" setsid kresd -n -q -c "$d/config.lua" "$d" \
+			</dev/null >"$d/log.$i" 2>&1 &
+	done
+}
+
+start_pdns() {
+	local d=$dir/pdns
+	mkdir -p "$d"
+	cat >"$d/recursor.conf" <<EOF
+# PowerDNS Recursor config for the bench; not the Debian default.
+config-dir=$d
+socket-dir=$d
+daemon=no
+write-pid=no
+local-address=$(svc_addr pdns)
+local-port=53
+allow-from=0.0.0.0/0
+hint-file=$dir/root.hints
+# The default dont-query list holds the documentation prefixes the mini
+# internet lives in.
+dont-query=
+dnssec=off
+threads=$threads
+reuseport=yes
+query-local-address=0.0.0.0
+max-cache-entries=1000000
+loglevel=3
+quiet=yes
+EOF
+	ip netns exec "$(ns res)" setsid pdns_recursor --config-dir="$d" </dev/null >"$d/log" 2>&1 &
+}
+
+# start_resolver starts one resolver and waits until it answers through its
+# service address from the client namespace. The first answer primes the
+# root, com. and the suffix's delegation, so the cold run measures names
+# below an already known zone cut, the same for every resolver.
+start_resolver() {
+	local r=$1 addr i
+	addr=$(svc_addr "$r")
+	if [[ $r != anycastd ]]; then
+		ip -n "$(ns res)" addr add "$addr/32" dev lo
+	fi
+	"start_$r"
+	for ((i = 0; i < 150; i++)); do
+		if nsx cli dig +time=1 +tries=1 +noall +answer "@$addr" "www.$suffix" A 2>/dev/null |
+			grep -qE '[[:space:]]A[[:space:]]'; then
+			log "$r answers on $addr"
+			return 0
+		fi
+		sleep 0.2
+	done
+	tail -n 20 "$dir/$r"/log* >&2 || true
+	die "$r did not answer www.$suffix on $addr within 30 s"
+}
+
+stop_resolver() {
+	local r=$1
+	kill_ns_procs res
+	if [[ $r != anycastd ]]; then
+		ip -n "$(ns res)" addr del "$(svc_addr "$r")/32" dev lo 2>/dev/null || true
+	fi
+}
+
+rss_kib() {
+	local p total=0 v
+	while read -r p; do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+		total=$((total + ${v:-0}))
+	done < <(ip netns pids "$(ns res)" 2>/dev/null || true)
+	echo "$total"
+}
+
+# ------------------------------------------------------------ measuring
+
+# names FILE PREFIX COUNT writes COUNT distinct A queries under the suffix.
+# The run id keeps names distinct from any earlier run against the same
+# (persistent) mininet process; each resolver starts with an empty cache.
+names() {
+	awk -v p="$2" -v n="$3" -v s="$suffix" 'BEGIN {for (i = 1; i <= n; i++) printf "%s%d.%s A\n", p, i, s}' >"$1"
+}
+
+# latency_stats reads dnsperf -v output and prints "median_ms p99_ms
+# completed lost". Lost queries count as the timeout, so a resolver that
+# drops answers cannot look fast.
+latency_stats() {
+	local raw
+	raw=$(cat)
+	{
+		awk -v t="$TIMEOUT_S" '
+			/^> / { if (NF >= 5 && $NF ~ /^[0-9.]+$/) print $NF; else seen++ }
+			/Queries lost:/ { lost = $3 }
+			END { if (seen > lost) lost = seen; for (i = 0; i < lost; i++) print t }' <<<"$raw" |
+			sort -g
+	} | awk -v lost="$(awk '/Queries lost:/ {print $3}' <<<"$raw")" '
+		{ s[n++] = $1 }
+		END {
+			if (n == 0) { print "- - 0 0"; exit }
+			printf "%.1f %.1f %d %d\n", s[int((n - 1) * 0.5)] * 1000, s[int((n - 1) * 0.99)] * 1000, n - lost, lost + 0
+		}'
+}
+
+# measure_one runs every phase against one resolver and prints one result
+# line: resolver median p99 upq qps rss_mib cold_rcodes.
+measure_one() {
+	local r=$1 addr q0 q1 stats upq qps rss rcodes cached_upq
+	addr=$(svc_addr "$r")
+	start_resolver "$r"
+
+	log "$r: cold run, $cold_names names at $cold_qps q/s"
+	q0=$(mininet_queries)
+	nsx cli dnsperf -s "$addr" -d "$dir/cold.txt" -n 1 -Q "$cold_qps" -q 1000 -t "$TIMEOUT_S" -v \
+		>"$dir/$r.cold" 2>&1 || true
+	q1=$(mininet_queries)
+	stats=$(latency_stats <"$dir/$r.cold")
+	upq=$(awk -v a="$q0" -v b="$q1" -v n="$cold_names" 'BEGIN {printf "%.2f", (b - a) / n}')
+	rcodes=$(awk -F': *' '/Response codes:/ {print $2}' "$dir/$r.cold" | sed 's/ ([0-9.]*%)//g')
+
+	log "$r: priming $cached_names names"
+	nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -n 1 -q 500 -t "$TIMEOUT_S" >"$dir/$r.prime" 2>&1 || true
+	log "$r: cached run, ${cached_seconds}s"
+	q0=$(mininet_queries)
+	# shellcheck disable=SC2086 # dnsperf_args is a list of options
+	nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -l "$cached_seconds" $dnsperf_args -t "$TIMEOUT_S" \
+		>"$dir/$r.cached" 2>&1 || true
+	q1=$(mininet_queries)
+	qps=$(awk '/Queries per second:/ {printf "%d", $4}' "$dir/$r.cached")
+	cached_upq=$((q1 - q0))
+	rss=$(($(rss_kib) / 1024))
+	stop_resolver "$r"
+	printf '%s %s %s %s %s %s %s|%s\n' "$r" "$stats" "$upq" "${qps:-0}" "$rss" "$cached_upq" \
+		"$(awk '/Queries lost:/ {print $3}' "$dir/$r.cached")" "${rcodes:-none}"
+}
+
+# ------------------------------------------------------------ report
+
+machine() {
+	printf '%s cores, %s, Linux %s' "$(nproc)" \
+		"$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$(uname -r)"
+}
+
+versions() {
+	local r
+	for r in $resolvers; do
+		case $r in
+		anycastd) printf -- '- anycastd %s\n' "$(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null || echo dev)" ;;
+		unbound) printf -- '- %s\n' "$(unbound -V | head -n1)" ;;
+		kresd) printf -- '- %s\n' "$(kresd --version | head -n1)" ;;
+		pdns) printf -- '- %s\n' "$(pdns_recursor --version 2>&1 | grep -o 'PowerDNS Recursor [0-9.]*' | head -n1)" ;;
+		esac
+	done
+}
+
+command_line() {
+	local v c=""
+	for v in BENCH_RESOLVERS BENCH_LATENCY BENCH_COLD_NAMES BENCH_COLD_QPS BENCH_CACHED_NAMES \
+		BENCH_CACHED_SECONDS BENCH_SUFFIX BENCH_THREADS BENCH_DNSPERF_ARGS; do
+		[[ -n ${!v:-} ]] && c+="$v='${!v}' "
+	done
+	if [[ -n ${MAKELEVEL:-} ]]; then c+="make bench"; else c+="scripts/bench/run.sh"; fi
+	printf '%s' "$c"
+}
+
+# table prints the results and anycastd's ratios as markdown.
+table() {
+	local results=$1
+	echo "| resolver | cold median ms | cold p99 ms | upstream q per client q | cached q/s | RSS MiB after |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	awk '{split($0, a, "|"); split(a[1], f, " "); printf "| %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[6], f[7], f[8]}' "$results"
+	if grep -q '^anycastd ' "$results" && (($(wc -l <"$results") > 1)); then
+		echo
+		echo "anycastd's ratio to each peer (anycastd / peer; for latency and upstream"
+		echo "queries lower is better, for q/s higher is better):"
+		echo
+		echo "| peer | cold median | cold p99 | upstream q per client q | cached q/s |"
+		echo "|---|---:|---:|---:|---:|"
+		awk '
+			function r(a, b) { return (b + 0 > 0 && a ~ /^[0-9.]+$/) ? sprintf("%.2f", a / b) : "-" }
+			{ split($0, x, "|"); split(x[1], f, " "); n[NR] = f[1]; m[NR] = f[2]; p[NR] = f[3]; u[NR] = f[6]; q[NR] = f[7]
+			  if (f[1] == "anycastd") a = NR }
+			END { for (i = 1; i <= NR; i++) if (i != a)
+				printf "| %s | %s | %s | %s | %s |\n", n[i], r(m[a], m[i]), r(p[a], p[i]), r(u[a], u[i]), r(q[a], q[i]) }' "$results"
+	fi
+}
+
+details() {
+	local results=$1
+	echo "Per resolver: cold-run answers (completed/lost, response codes), upstream"
+	echo "queries during the cached run (should be ~0: every name was primed), lost"
+	echo "queries in the cached run:"
+	echo
+	awk '{split($0, a, "|"); split(a[1], f, " ");
+		printf "- %s: cold %s answered, %s lost (%s); cached run: %s upstream queries, %s lost\n", f[1], f[4], f[5], a[2], f[9], f[10]}' "$results"
+}
+
+write_doc() {
+	local results=$1 date_s
+	date_s=$(date -u '+%Y-%m-%d %H:%M UTC')
+	cat <<EOF
+# Benchmarks
+
+Written by \`make bench\` (scripts/bench/run.sh); rerun it to replace this page.
+The numbers come from a shared, noisy 2-core machine where dnsperf, the
+resolver and the mini internet compete for the same cores, often beside other
+builds: **read them as ratios between resolvers measured in the same run, not
+as absolutes.**
+
+## Last run
+
+- date: $date_s
+- machine: $(machine)
+- command: \`$(command_line)\`
+- mini internet: mininet, IPv4 only, ${latency} added before every answer
+  (the kernel here has no tc netem, so mininet adds it)
+- resolvers, each alone in the resolver namespace with an empty cache,
+  ${threads} threads (kresd: ${threads} processes sharing the cache), no DNSSEC
+  validation (the mini internet is not signed yet):
+$(versions | sed 's/^/  /')
+
+$(table "$results")
+
+$(details "$results")
+
+## What is measured
+
+- **cold median / p99**: ${cold_names} distinct names never asked before
+  (\`bench-<i>.${suffix} A\`), sent by dnsperf at a fixed ${cold_qps} q/s; per-query
+  latency from \`dnsperf -v\`, a lost query counts as the ${TIMEOUT_S} s timeout.
+  Before the run one query for \`www.${suffix}\` primes the root, the TLD and the
+  zone cut, so every resolver starts from the same known delegations.
+- **upstream q per client q**: queries the mini internet answered during the
+  cold run (one debug log line each, \`mininet -debug\`) divided by the client
+  queries.
+- **cached q/s**: ${cached_names} other names are primed, then dnsperf
+  (\`${dnsperf_args}\`, UDP) asks them for ${cached_seconds} s. With
+  \`BENCH_SUFFIX=example.com\` these are NXDOMAIN answers (negative TTL 60 s, longer
+  than priming plus the run).
+- **RSS MiB after**: resident memory of the resolver's processes after the
+  cached run.
+
+Known gaps (issue 9 asks for more): the distinct names are NXDOMAIN names under
+\`${suffix}\` until the mini internet has a wildcard zone with 10,000+
+positive names (then set \`BENCH_SUFFIX\`); no TCP/DoT/DoH runs, no 10,000 q/s
+latency run, no RSS after 200,000 names yet.
+
+## Running it
+
+\`\`\`sh
+make bench                                   # deps, build, then scripts/bench/run.sh
+BENCH_CACHED_SECONDS=5 BENCH_COLD_NAMES=2000 scripts/bench/run.sh   # quicker
+BENCH_RESOLVERS="anycastd unbound" BENCH_OUT= scripts/bench/run.sh  # print only
+scripts/bench/run.sh down                    # after a kill -9
+\`\`\`
+
+The script installs Knot Resolver and PowerDNS Recursor (scripts/bench/deps.sh,
+their packaged services stopped and disabled), builds three network
+namespaces (\`acdb-inet\`, \`acdb-res\`, \`acdb-cli\`) joined by veth pairs that
+never touch the host, points every resolver at the mini internet's root hints
+only, and removes everything on exit, failure or ^C. The whole run takes about
+four minutes with the defaults.
+EOF
+}
+
+# ------------------------------------------------------------ main
+
+main() {
+	local r results
+	((EUID == 0)) || die "must run as root (network namespaces)"
+	[[ $name =~ ^[A-Za-z0-9_][A-Za-z0-9_-]{0,10}$ ]] || die "bad BENCH_NAME '$name'"
+	if [[ ${1:-} == down ]]; then
+		cleanup
+		log "down"
+		return 0
+	fi
+	(($# == 0)) || die "usage: $0 [down]"
+	[[ -x $bin_dir/anycastd && -x $bin_dir/mininet ]] || die "$bin_dir/anycastd or mininet missing: make build"
+	"$SCRIPT_DIR/deps.sh"
+	for r in $resolvers; do svc_addr "$r" >/dev/null; done
+	if [[ -e $dir || -n $(bench_namespaces) ]]; then
+		die "a bench named $name exists; run: $0 down"
+	fi
+	trap on_exit EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$dir"
+	chmod 0755 "$BENCH_ROOT" "$dir"
+	layout
+	start_mininet
+	names "$dir/cold.txt" bench- "$cold_names"
+	names "$dir/cached.txt" cached- "$cached_names"
+
+	results=$dir/results
+	: >"$results"
+	for r in $resolvers; do
+		measure_one "$r" >>"$results"
+		log "$r: $(tail -n 1 "$results")"
+	done
+	echo
+	table "$results"
+	echo
+	details "$results"
+	if [[ -n $out ]]; then
+		write_doc "$results" >"$REPO_DIR/$out"
+		log "wrote $out"
+	fi
+}
+
+main "$@"
