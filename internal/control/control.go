@@ -21,6 +21,13 @@ const (
 	StateDraining   = "draining"
 	StateDrained    = "drained"
 	StateStopping   = "stopping"
+	// StateDegraded: announced with de-preferring attributes because a
+	// degrading check fails.
+	StateDegraded = "degraded"
+	// StateGuarded: a critical check fails, but no other announcer of the
+	// service prefix is visible, so the node stays announced at the lowest
+	// preference rather than take the service down.
+	StateGuarded = "guarded"
 )
 
 // Status is the answer to GET /v1/status.
