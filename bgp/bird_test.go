@@ -236,6 +236,7 @@ type birdRoute struct {
 	NextHop     string
 	MED         string
 	Communities string
+	Large       string
 }
 
 // routes returns BIRD's routes, by prefix, as shown by `show route all`.
@@ -295,6 +296,8 @@ func parseRoutes(out string) map[netip.Prefix]birdRoute {
 			cur.MED = v
 		case "BGP.community":
 			cur.Communities = v
+		case "BGP.large_community":
+			cur.Large = v
 		}
 	}
 	flush()

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -52,10 +53,29 @@ type Peer struct {
 // with. Next hop and origin are not configurable: the next hop is always the
 // session's own address and the origin is IGP.
 type Route struct {
-	Prefix      netip.Prefix // usually a /32 or /128 service address
-	Communities []uint32     // standard communities, asn<<16 | value
-	MED         uint32
-	Prepend     int // extra copies of our ASN on the AS path, 0..16
+	Prefix           netip.Prefix     // usually a /32 or /128 service address
+	Communities      []uint32         // standard communities, asn<<16 | value
+	LargeCommunities []LargeCommunity // RFC 8092
+	MED              uint32
+	Prepend          int // extra copies of our ASN on the AS path, 0..16
+}
+
+// LargeCommunity is an RFC 8092 community: global administrator and two
+// local data parts.
+type LargeCommunity struct {
+	ASN, Data1, Data2 uint32
+}
+
+func (c LargeCommunity) String() string { return fmt.Sprintf("%d:%d:%d", c.ASN, c.Data1, c.Data2) }
+
+func compareLarge(a, b LargeCommunity) int {
+	if c := cmp.Compare(a.ASN, b.ASN); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Data1, b.Data1); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Data2, b.Data2)
 }
 
 // Validate reports every problem in the configuration at once, each naming

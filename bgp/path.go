@@ -21,18 +21,25 @@ func (r Route) canonical() Route {
 	if len(c.Communities) == 0 {
 		c.Communities = nil
 	}
+	c.LargeCommunities = slices.Clone(r.LargeCommunities)
+	slices.SortFunc(c.LargeCommunities, compareLarge)
+	c.LargeCommunities = slices.Compact(c.LargeCommunities)
+	if len(c.LargeCommunities) == 0 {
+		c.LargeCommunities = nil
+	}
 	return c
 }
 
 // equal reports whether two canonical routes would be announced identically.
 func (r Route) equal(o Route) bool {
 	return r.Prefix == o.Prefix && r.MED == o.MED && r.Prepend == o.Prepend &&
-		slices.Equal(r.Communities, o.Communities)
+		slices.Equal(r.Communities, o.Communities) && slices.Equal(r.LargeCommunities, o.LargeCommunities)
 }
 
 func (r Route) clone() Route {
 	c := r
 	c.Communities = slices.Clone(r.Communities)
+	c.LargeCommunities = slices.Clone(r.LargeCommunities)
 	return c
 }
 
@@ -81,6 +88,13 @@ func apiPath(r Route, localASN uint32) (*api.Path, error) {
 	attrs = append(attrs, bgp.NewPathAttributeMultiExitDisc(r.MED))
 	if len(r.Communities) > 0 {
 		attrs = append(attrs, bgp.NewPathAttributeCommunities(slices.Clone(r.Communities)))
+	}
+	if len(r.LargeCommunities) > 0 {
+		lcs := make([]*bgp.LargeCommunity, len(r.LargeCommunities))
+		for i, c := range r.LargeCommunities {
+			lcs[i] = bgp.NewLargeCommunity(c.ASN, c.Data1, c.Data2)
+		}
+		attrs = append(attrs, bgp.NewPathAttributeLargeCommunities(lcs))
 	}
 	p, err := apiutil.NewPath(nlri, false, attrs, time.Now())
 	if err != nil {

@@ -247,13 +247,15 @@ func TestAttributesReachBird(t *testing.T) {
 		asPath      string
 		med         string
 		communities string
+		large       string
 	}{
-		{"healthy", Route{Prefix: svc4}, "64513", "0", ""},
-		{"degraded", Route{Prefix: svc4, MED: 200, Prepend: 2, Communities: []uint32{speakerASN<<16 | 100}},
-			"64513 64513 64513", "200", "(64513,100)"},
+		{"healthy", Route{Prefix: svc4}, "64513", "0", "", ""},
+		{"degraded", Route{Prefix: svc4, MED: 200, Prepend: 2, Communities: []uint32{speakerASN<<16 | 100},
+			LargeCommunities: []LargeCommunity{{speakerASN, 2, 1}, {speakerASN, 1, 7}}},
+			"64513 64513 64513", "200", "(64513,100)", "(64513, 1, 7) (64513, 2, 1)"},
 		{"draining with GRACEFUL_SHUTDOWN", Route{Prefix: svc4, MED: 500, Prepend: 3, Communities: []uint32{speakerASN<<16 | 100, 65535 << 16}},
-			"64513 64513 64513 64513", "500", "(64513,100) (65535,0)"},
-		{"back to healthy", Route{Prefix: svc4}, "64513", "0", ""},
+			"64513 64513 64513 64513", "500", "(64513,100) (65535,0)", ""},
+		{"back to healthy", Route{Prefix: svc4}, "64513", "0", "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,7 +263,7 @@ func TestAttributesReachBird(t *testing.T) {
 				t.Fatalf("Set: %v", err)
 			}
 			l.waitRoute(t, svc4, "with attributes", func(r birdRoute, present bool) bool {
-				return reachable(r, present) && r.ASPath == tc.asPath && r.MED == tc.med && r.Communities == tc.communities
+				return reachable(r, present) && r.ASPath == tc.asPath && r.MED == tc.med && r.Communities == tc.communities && r.Large == tc.large
 			})
 		})
 	}
