@@ -9,7 +9,7 @@ LDFLAGS := -X github.com/anycastd/anycastd/node.Version=$(VERSION)
 LAB_NAME ?= acd
 FUZZTIME ?= 10s
 
-.PHONY: all build deps test unit fuzz lint demo lab-up lab-down clean
+.PHONY: all build deps test unit fuzz lint demo bench lab-up lab-down clean
 
 all: build
 
@@ -49,6 +49,11 @@ lint:
 
 demo: deps build
 	scripts/demo.sh
+
+# anycastd beside Unbound, Knot Resolver and PowerDNS Recursor against the
+# mini internet; writes docs/benchmarks.md. Env knobs: scripts/bench/run.sh.
+bench: deps build
+	scripts/bench/run.sh
 
 lab-up: deps build
 	scripts/lab.sh up --name $(LAB_NAME)
