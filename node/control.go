@@ -46,8 +46,11 @@ func (n *Node) listenControl() (net.Listener, error) {
 func (n *Node) serveControl(ctx context.Context, l net.Listener) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
-	mux.HandleFunc("POST /v1/drain", n.handleCommand(func(l *loop) (control.Result, error) { return l.drain() }))
-	mux.HandleFunc("POST /v1/undrain", n.handleCommand(func(l *loop) (control.Result, error) { return l.undrain() }))
+	mux.HandleFunc("POST /v1/drain", func(w http.ResponseWriter, r *http.Request) {
+		force := r.URL.Query().Get("force") == "1"
+		n.handleCommand(func(l *loop) (control.Result, error) { return l.drainCmd(force) })(w, r)
+	})
+	mux.HandleFunc("POST /v1/undrain", n.handleCommand(func(l *loop) (control.Result, error) { return l.undrainCmd() }))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain", r.Method, r.URL.Path)})
 	})
@@ -76,6 +79,10 @@ func (n *Node) handleCommand(f func(*loop) (control.Result, error)) http.Handler
 			writeJSON(w, http.StatusServiceUnavailable, control.Error{Error: err.Error()})
 			return
 		}
+		if errors.Is(ferr, control.ErrLastAnnouncer) {
+			writeJSON(w, http.StatusConflict, control.Error{Error: ferr.Error()})
+			return
+		}
 		if ferr != nil {
 			writeJSON(w, http.StatusInternalServerError, control.Error{Error: ferr.Error()})
 			return
@@ -101,11 +108,18 @@ func (n *Node) status(ctx context.Context) (*control.Status, error) {
 	st := &control.Status{Node: n.cfg.Node.Name, Version: Version}
 	var announced map[string]bool
 	err := n.do(ctx, func(l *loop) {
+		now := n.clock.Now()
 		st.State, st.Reason, st.Since, st.DrainIntent = l.state, l.reason, l.since, l.drainIntent
 		announced = map[string]bool{}
-		for _, a := range l.announced {
+		for a := range l.announced {
 			announced[a.String()] = true
 		}
+		for _, a := range l.guarded {
+			st.Guarded = append(st.Guarded, a.String())
+		}
+		st.QPS = l.rate.qps()
+		st.Damping.Penalty, st.Damping.Suppressed, st.Damping.Flaps = l.damp.state(now)
+		st.Drain = l.progress(now)
 	})
 	if err != nil {
 		return nil, err
@@ -120,6 +134,9 @@ func (n *Node) status(ctx context.Context) (*control.Status, error) {
 		cr := control.Route{Prefix: r.Prefix.String(), MED: r.MED, Prepend: r.Prepend}
 		for _, c := range r.Communities {
 			cr.Communities = append(cr.Communities, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+		}
+		for _, c := range r.LargeCommunities {
+			cr.Communities = append(cr.Communities, c.String())
 		}
 		st.Announced = append(st.Announced, cr)
 	}
@@ -140,11 +157,7 @@ func (n *Node) status(ctx context.Context) (*control.Status, error) {
 			LastError: c.LastErr, LastRun: c.LastRun, LastChange: c.LastChange,
 		})
 	}
-	q := n.resolver.QueryCount()
-	if c := n.canaryQueries.Load(); q >= c {
-		q -= c
-	}
-	st.Queries = q
+	st.Queries = n.clientQueries()
 	return st, nil
 }
 

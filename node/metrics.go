@@ -24,35 +24,45 @@ import (
 type nodeMetrics struct {
 	n *Node
 
-	state     *prometheus.Desc
-	announced *prometheus.Desc
-	peerUp    *prometheus.Desc
-	checkUp   *prometheus.Desc
-	drain     *prometheus.Desc
+	state      *prometheus.Desc
+	announced  *prometheus.Desc
+	peerUp     *prometheus.Desc
+	checkUp    *prometheus.Desc
+	drain      *prometheus.Desc
+	guarded    *prometheus.Desc
+	penalty    *prometheus.Desc
+	flaps      *prometheus.Desc
+	qps        *prometheus.Desc
+	preference *prometheus.Desc
 
 	mu         sync.Mutex // mu guards what follows
-	announcedS []netip.Addr
+	announcedS map[netip.Addr]pref
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
 	return &nodeMetrics{
-		n:         n,
-		state:     prometheus.NewDesc("anycastd_node_state", "1 for the node's current lifecycle state.", []string{"state"}, nil),
-		announced: prometheus.NewDesc("anycastd_route_announced", "1 if the service prefix is announced over BGP.", []string{"prefix"}, nil),
-		peerUp:    prometheus.NewDesc("anycastd_bgp_peer_established", "1 if the BGP session to the peer is established.", []string{"peer"}, nil),
-		checkUp:   prometheus.NewDesc("anycastd_health_check_healthy", "1 if the health check currently passes (after rise/fall).", []string{"check", "level"}, nil),
-		drain:     prometheus.NewDesc("anycastd_drain_intent", "1 if an operator drained the node.", nil, nil),
+		n:          n,
+		state:      prometheus.NewDesc("anycastd_node_state", "1 for the node's current lifecycle state.", []string{"state"}, nil),
+		announced:  prometheus.NewDesc("anycastd_route_announced", "1 if the service prefix is announced over BGP.", []string{"prefix"}, nil),
+		peerUp:     prometheus.NewDesc("anycastd_bgp_peer_established", "1 if the BGP session to the peer is established.", []string{"peer"}, nil),
+		checkUp:    prometheus.NewDesc("anycastd_health_check_healthy", "1 if the health check currently passes (after rise/fall).", []string{"check", "level"}, nil),
+		drain:      prometheus.NewDesc("anycastd_drain_intent", "1 if an operator drained the node.", nil, nil),
+		guarded:    prometheus.NewDesc("anycastd_guarded_prefixes", "Service prefixes kept announced by the last-announcer guard although a critical check fails.", nil, nil),
+		penalty:    prometheus.NewDesc("anycastd_damping_penalty", "Flap-damping penalty (decays with the half-life).", nil, nil),
+		flaps:      prometheus.NewDesc("anycastd_health_withdrawals_total", "Health-driven withdrawals since start.", nil, nil),
+		qps:        prometheus.NewDesc("anycastd_client_qps", "Client queries per second over the last second, canaries excluded.", nil, nil),
+		preference: prometheus.NewDesc("anycastd_route_preference", "1 for the attribute set a service prefix is announced with.", []string{"prefix", "preference"}, nil),
 	}
 }
 
-func (m *nodeMetrics) setAnnounced(a []netip.Addr) {
+func (m *nodeMetrics) setAnnounced(a map[netip.Addr]pref) {
 	m.mu.Lock()
-	m.announcedS = append(m.announcedS[:0], a...)
+	m.announcedS = a
 	m.mu.Unlock()
 }
 
 func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.state, m.announced, m.peerUp, m.checkUp, m.drain} {
+	for _, d := range []*prometheus.Desc{m.state, m.announced, m.peerUp, m.checkUp, m.drain, m.guarded, m.penalty, m.flaps, m.qps, m.preference} {
 		ch <- d
 	}
 }
@@ -62,20 +72,31 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var state string
 	var drain bool
-	if err := m.n.do(ctx, func(l *loop) { state, drain = l.state, l.drainIntent }); err == nil {
-		for _, s := range []string{control.StateStarting, control.StateWarming, control.StateAnnouncing, control.StateWithdrawn, control.StateDraining, control.StateDrained, control.StateStopping} {
+	var guarded int
+	var penalty, qps float64
+	var flaps int
+	if err := m.n.do(ctx, func(l *loop) {
+		state, drain, guarded, qps = l.state, l.drainIntent, len(l.guarded), l.rate.qps()
+		penalty, _, flaps = l.damp.state(m.n.clock.Now())
+	}); err == nil {
+		ch <- prometheus.MustNewConstMetric(m.guarded, prometheus.GaugeValue, float64(guarded))
+		ch <- prometheus.MustNewConstMetric(m.penalty, prometheus.GaugeValue, penalty)
+		ch <- prometheus.MustNewConstMetric(m.flaps, prometheus.CounterValue, float64(flaps))
+		ch <- prometheus.MustNewConstMetric(m.qps, prometheus.GaugeValue, qps)
+		for _, s := range []string{control.StateStarting, control.StateWarming, control.StateAnnouncing, control.StateDegraded, control.StateGuarded, control.StateWithdrawn, control.StateDraining, control.StateDrained, control.StateStopping} {
 			ch <- prometheus.MustNewConstMetric(m.state, prometheus.GaugeValue, b2f(s == state), s)
 		}
 		ch <- prometheus.MustNewConstMetric(m.drain, prometheus.GaugeValue, b2f(drain))
 	}
 	m.mu.Lock()
-	on := map[netip.Addr]bool{}
-	for _, a := range m.announcedS {
-		on[a] = true
-	}
+	on := m.announcedS
 	m.mu.Unlock()
 	for _, a := range m.n.cfg.Service.Addresses {
-		ch <- prometheus.MustNewConstMetric(m.announced, prometheus.GaugeValue, b2f(on[a]), hostPrefix(a).String())
+		p, ok := on[a]
+		ch <- prometheus.MustNewConstMetric(m.announced, prometheus.GaugeValue, b2f(ok), hostPrefix(a).String())
+		for _, level := range []pref{prefHealthy, prefDegraded, prefLowest} {
+			ch <- prometheus.MustNewConstMetric(m.preference, prometheus.GaugeValue, b2f(ok && p == level), hostPrefix(a).String(), level.String())
+		}
 	}
 	if peers, err := m.n.speaker.Peers(ctx); err == nil {
 		for _, p := range peers {

@@ -45,9 +45,21 @@ type Node struct {
 	// state (the loop* fields of the node live only there).
 	cmds chan func(*loop)
 
+	policy policy
+
 	// canaryQueries counts probes the node sent to itself, so the query
 	// rate operators see can leave them out.
 	canaryQueries atomic.Uint64
+}
+
+// clientQueries is the number of client queries answered so far, with the
+// node's own canary probes taken out.
+func (n *Node) clientQueries() uint64 {
+	q, c := n.resolver.QueryCount(), n.canaryQueries.Load()
+	if q < c {
+		return 0
+	}
+	return q - c
 }
 
 // New builds a node from a validated config. It starts nothing.
@@ -59,6 +71,7 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		reg:   prometheus.NewRegistry(),
 		cmds:  make(chan func(*loop)),
 	}
+	n.policy = policyFromConfig(cfg)
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.addrs = &addrs{link: cfg.Service.Interface, want: cfg.Service.Addresses, log: log}
 
@@ -175,12 +188,12 @@ func (n *Node) Run(ctx context.Context) error {
 
 	l := newLoop(n, intent)
 	n.notify("READY=1")
+	// The loop returns once ctx is done and the shutdown drain (taper with
+	// GRACEFUL_SHUTDOWN, withdraw, lame duck) has run, or when a part fails.
 	runErr := l.run(ctx, parts.failed)
 
-	// The ordered shutdown, shared with drain: withdraw, lame duck, close
-	// listeners, close sessions, remove the addresses.
 	n.log.Info("shutting down", "state", l.state)
-	if err := l.shutdown(); err != nil {
+	if err := l.withdrawAll(); err != nil {
 		n.log.Error("withdraw on shutdown", "err", err)
 	}
 	stopMon()

@@ -296,6 +296,10 @@ template bgp node_session {
 	# degraded node's higher MED moves it out of the ECMP set.
 	med metric yes;
 }
+
+# Each node is sent every other node's path for the service prefixes (ADD-PATH
+# tx; BIRD never sends a node its own), so its last-announcer guard can see
+# whether anyone else still announces before it withdraws.
 EOF
 		for ((n = 1; n <= nodes; n++)); do
 			cat <<EOF
@@ -304,14 +308,14 @@ protocol bgp n${n}_v4 from node_session {
 	description "node n$n IPv4";
 	local 198.18.$n.1 as $R1_AS;
 	neighbor 198.18.$n.2 as $((NODE_AS_BASE + n));
-	ipv4 { import filter from_node; export none; };
+	ipv4 { import filter from_node; export where source = RTS_BGP; add paths tx; };
 }
 
 protocol bgp n${n}_v6 from node_session {
 	description "node n$n IPv6";
 	local fd00:53:$n::1 as $R1_AS;
 	neighbor fd00:53:$n::2 as $((NODE_AS_BASE + n));
-	ipv6 { import filter from_node; export none; };
+	ipv6 { import filter from_node; export where source = RTS_BGP; add paths tx; };
 }
 EOF
 		done

@@ -27,9 +27,15 @@ const usage = `usage: anycastctl [-socket PATH] COMMAND [ARGS]
 Commands:
   status [--json]   lifecycle state, service addresses, BGP peers, announced
                     routes and every health check with its last result
-  drain             withdraw the node's routes and keep it out of rotation,
-                    also across restarts, until undrain; listeners keep
-                    answering during the lame-duck time (drain.lame_duck)
+  drain [--wait] [--force]
+                    take the node out of rotation, also across restarts,
+                    until undrain: routes are re-announced with
+                    GRACEFUL_SHUTDOWN and prepends, withdrawn once client
+                    queries fall off (or at drain.timeout), and listeners
+                    answer on until idle (at most drain.lame_duck).
+                    --wait shows the query rate falling and returns when
+                    drained; --force drains even the last announcer of a
+                    service prefix (refused otherwise: exit 1)
   undrain           return to rotation; routes come back once health checks pass
   help              this text
 
@@ -88,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "status":
 		err = runStatus(ctx, c, rest, stdout)
 	case "drain":
-		err = runSimple(ctx, "drain", rest, c.Drain, stdout)
+		err = runDrain(ctx, c, rest, stdout)
 	case "undrain":
 		err = runSimple(ctx, "undrain", rest, c.Undrain, stdout)
 	case "help", "-h", "--help":

@@ -44,7 +44,20 @@ func printStatus(w io.Writer, st *control.Status, now time.Time) {
 	if st.DrainIntent {
 		fmt.Fprintln(w, "drain intent: set (persisted; `anycastctl undrain` clears it)")
 	}
-	fmt.Fprintf(w, "queries answered: %d\n", st.Queries)
+	fmt.Fprintf(w, "queries answered: %d (%.1f/s now)\n", st.Queries, st.QPS)
+	if len(st.Guarded) > 0 {
+		fmt.Fprintf(w, "GUARDED: %s stay announced at the lowest preference (no other announcer visible)\n", strings.Join(st.Guarded, ", "))
+	}
+	if st.Damping.Flaps > 0 {
+		sup := ""
+		if st.Damping.Suppressed {
+			sup = ", re-announcing suppressed"
+		}
+		fmt.Fprintf(w, "flap damping: penalty %.0f after %d health withdrawals%s\n", st.Damping.Penalty, st.Damping.Flaps, sup)
+	}
+	if st.Drain != nil {
+		fmt.Fprintf(w, "drain (%s): %s\n", st.Drain.Reason, progressLine(st, now))
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "\naddresses:")

@@ -19,7 +19,10 @@ func TestStatusGolden(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	st := &control.Status{
 		Node: "n1", Version: "test", State: control.StateAnnouncing, Reason: "all checks healthy",
-		Since: now.Add(-90 * time.Second), Queries: 1234,
+		Since: now.Add(-90 * time.Second), Queries: 1234, QPS: 12.5,
+		Guarded: []string{"2001:db8:53::53"},
+		Damping: control.Damping{Penalty: 1500, Suppressed: false, Flaps: 2},
+		Drain:   &control.DrainProgress{Reason: "operator", Phase: "taper", Started: now.Add(-5 * time.Second), Deadline: now.Add(25 * time.Second), QPS: 12.5, MinQPS: 1},
 		Addresses: []control.Address{
 			{Address: "192.0.2.53", Interface: "lo", Present: true, Announced: true},
 			{Address: "2001:db8:53::53", Interface: "lo", Present: false, Announced: false},
@@ -62,7 +65,7 @@ func TestUsageErrors(t *testing.T) {
 		{nil, 2, "missing command"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"status", "--yaml"}, 2, `unknown argument "--yaml"`},
-		{[]string{"drain", "now"}, 2, "drain takes no arguments"},
+		{[]string{"drain", "now"}, 2, `drain: unknown argument "now"`},
 		{[]string{"-socket", "/nonexistent/anycastd.sock", "status"}, 3, "does not exist"},
 	}
 	for _, tt := range tests {

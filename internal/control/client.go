@@ -40,10 +40,16 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &st, nil
 }
 
-// Drain asks the node to withdraw its routes and stay out of rotation.
-func (c *Client) Drain(ctx context.Context) (*Result, error) {
+// Drain asks the node to taper its traffic away, withdraw its routes and
+// stay out of rotation. Without force the node refuses when it is the last
+// announcer of a service prefix (ErrLastAnnouncer).
+func (c *Client) Drain(ctx context.Context, force bool) (*Result, error) {
 	var r Result
-	if err := c.do(ctx, http.MethodPost, "/v1/drain", &r); err != nil {
+	path := "/v1/drain"
+	if force {
+		path += "?force=1"
+	}
+	if err := c.do(ctx, http.MethodPost, path, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -75,6 +81,9 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	if resp.StatusCode/100 != 2 {
 		var e Error
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			if resp.StatusCode == http.StatusConflict {
+				return fmt.Errorf("%s (%w)", e.Error, ErrLastAnnouncer)
+			}
 			return errors.New(e.Error)
 		}
 		return fmt.Errorf("%s %s: node answered %s", method, path, resp.Status)
@@ -97,6 +106,10 @@ func (c *Client) explain(err error) error {
 	}
 	return fmt.Errorf("control socket %s: %v (%w)", c.socket, err, ErrUnreachable)
 }
+
+// ErrLastAnnouncer marks a drain refused because the node is the last
+// announcer of a service prefix; --force overrides.
+var ErrLastAnnouncer = errors.New("last announcer")
 
 // ErrUnreachable marks errors where the node could not be reached at all.
 var ErrUnreachable = errors.New("node unreachable")

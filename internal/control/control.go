@@ -43,6 +43,30 @@ type Status struct {
 	Peers       []Peer    `json:"peers"`
 	Checks      []Check   `json:"checks"`
 	Queries     uint64    `json:"queries"`
+	// QPS is the client query rate over the last second (canaries excluded).
+	QPS float64 `json:"qps"`
+	// Guarded lists service addresses kept announced by the last-announcer
+	// guard although a critical check fails.
+	Guarded []string       `json:"guarded,omitempty"`
+	Damping Damping        `json:"damping"`
+	Drain   *DrainProgress `json:"drain,omitempty"`
+}
+
+// Damping is the flap damper's state.
+type Damping struct {
+	Penalty    float64 `json:"penalty"`
+	Suppressed bool    `json:"suppressed"`
+	Flaps      int     `json:"flaps"`
+}
+
+// DrainProgress is a drain (by the operator or by shutdown) under way.
+type DrainProgress struct {
+	Reason   string    `json:"reason"` // operator or shutdown
+	Phase    string    `json:"phase"`  // taper, lame duck, done
+	Started  time.Time `json:"started"`
+	Deadline time.Time `json:"deadline,omitzero"` // end of the current phase at the latest
+	QPS      float64   `json:"qps"`
+	MinQPS   float64   `json:"min_qps"`
 }
 
 // Address is one service address and what the node knows of it.
