@@ -39,6 +39,31 @@ type Config struct {
 	// MaxNegativeTTL caps the TTL of cached NXDOMAIN/NODATA (default 1h,
 	// RFC 2308 suggests one to three hours).
 	MaxNegativeTTL time.Duration
+
+	// Resolution limits and behaviour (issue 3)
+
+	// DisableQNAMEMinimisation sends the full query name to every zone's
+	// servers instead of one label more than the zone (RFC 9156, on by
+	// default).
+	DisableQNAMEMinimisation bool
+	// Disable0x20 sends query names in the case they were asked instead of
+	// randomising the case of their letters over UDP.
+	Disable0x20 bool
+	// DisableIPv4Upstream and DisableIPv6Upstream skip name server
+	// addresses of that family, for hosts without such connectivity.
+	DisableIPv4Upstream bool
+	DisableIPv6Upstream bool
+	// MaxReferrals bounds the zone cuts walked down for one name (default 16).
+	MaxReferrals int
+	// MaxCNAMEChain bounds the CNAME/DNAME links followed for one client
+	// question (default 12).
+	MaxCNAMEChain int
+	// MaxGluelessPerDelegation bounds the name servers without glue that
+	// are resolved for one zone cut (default 4; NXNSAttack).
+	MaxGluelessPerDelegation int
+	// MaxUpstreamQueries bounds the queries sent to authoritative servers
+	// for one client question, sub-lookups and retries included (default 64).
+	MaxUpstreamQueries int
 }
 
 const (
@@ -83,6 +108,22 @@ func (cfg Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %v is negative", d.name, d.v))
 		}
 	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"max_referrals", cfg.MaxReferrals},
+		{"max_cname_chain", cfg.MaxCNAMEChain},
+		{"max_glueless_per_delegation", cfg.MaxGluelessPerDelegation},
+		{"max_upstream_queries", cfg.MaxUpstreamQueries},
+	} {
+		if l.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %d is negative", l.name, l.v))
+		}
+	}
+	if cfg.DisableIPv4Upstream && cfg.DisableIPv6Upstream {
+		errs = append(errs, errors.New("disable_ipv4_upstream, disable_ipv6_upstream: both set, no server would be reachable"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, err
 	}
@@ -97,6 +138,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.ShutdownTimeout, defaultShutdownTimeout)
 	setDefault(&cfg.MaxTTL, defaultMaxTTL)
 	setDefault(&cfg.MaxNegativeTTL, defaultMaxNegativeTTL)
+	// Resolution limits and behaviour (issue 3)
+	setDefaultInt(&cfg.MaxReferrals, defaultMaxReferrals)
+	setDefaultInt(&cfg.MaxCNAMEChain, defaultMaxCNAMEChain)
+	setDefaultInt(&cfg.MaxGluelessPerDelegation, defaultMaxGluelessPerDelegation)
+	setDefaultInt(&cfg.MaxUpstreamQueries, defaultMaxUpstreamQueries)
 	return cfg, nil
 }
 

@@ -4,17 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
-)
-
-const (
-	maxCNAMEChain = 12 // links followed across responses for one question
-	maxReferrals  = 16 // zone cuts walked down for one name
 )
 
 // nsSet is a zone cut: the zone's name servers and the addresses known for
@@ -29,29 +22,51 @@ type nsSet struct {
 type responseKind int
 
 const (
-	respBad      responseKind = iota // lame, upward referral, error rcode: ask another server
-	respAnswer                       // data or a CNAME for the name
+	respBad      responseKind = iota // lame, upward referral, error rcode, forged chain: ask another server
+	respAnswer                       // data, a CNAME, or a DNAME for the name
 	respNegative                     // NXDOMAIN or NODATA
 	respReferral                     // a delegation to a zone below
 )
 
-// resolve answers q, following CNAMEs across zones. Each link is resolved by
-// iterate, which caches it; a chain that spans links is cached as a whole
-// under the first name too, so the next client finds it in one lookup.
+// resolve answers one client question: the whole chain, and every way of
+// giving up turned into a resolver.Error with its Extended DNS Error.
 func (r *Resolver) resolve(ctx context.Context, q dns.Question, b budget) (*dns.Msg, error) {
+	m, err := r.resolveChain(ctx, q, b)
+	if err == nil {
+		return m, nil
+	}
+	if ctx.Err() != nil && !errors.Is(err, errLimit) {
+		return nil, limitError(fmt.Sprintf("resolution time limit (%v) reached", r.cfg.ResolveTimeout), err)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return nil, err
+	}
+	return nil, &Error{Code: dns.ExtendedErrorCodeOther, Text: "resolution failed", Err: err}
+}
+
+// resolveChain answers q, following CNAMEs and DNAMEs across zones. Each
+// link is resolved by iterate, which caches it; a chain that spans links is
+// cached as a whole under the first name too, so the next client finds it
+// in one lookup.
+func (r *Resolver) resolveChain(ctx context.Context, q dns.Question, b budget) (*dns.Msg, error) {
 	var chain []dns.RR
 	name := q.Name
 	seen := map[string]bool{name: true}
-	for link := 0; link <= maxCNAMEChain; link++ {
+	for link := 0; ; link++ {
 		m, err := r.iterate(ctx, dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}, b)
 		if err != nil {
 			return nil, err
 		}
 		chain = append(chain, m.Answer...)
+		if n := countLinks(chain); n > r.cfg.MaxCNAMEChain {
+			return nil, limitError(fmt.Sprintf("CNAME chain limit (%d) reached", r.cfg.MaxCNAMEChain),
+				fmt.Errorf("resolve %s: %d links: %w", q.Name, n, errLimit))
+		}
 		target, done := chainEnd(m, name, q.Qtype)
 		if !done {
 			if seen[target] {
-				return nil, fmt.Errorf("resolve %s: CNAME loop at %s", q.Name, target)
+				return nil, limitError("CNAME loop", fmt.Errorf("resolve %s: CNAME loop at %s: %w", q.Name, target, errLimit))
 			}
 			seen[target] = true
 			name = target
@@ -67,7 +82,18 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, b budget) (*dns.
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("resolve %s: CNAME chain longer than %d", q.Name, maxCNAMEChain)
+}
+
+// countLinks counts the CNAMEs in a chain; each DNAME step brings its
+// synthesised CNAME, so DNAMEs count once.
+func countLinks(rrs []dns.RR) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			n++
+		}
+	}
+	return n
 }
 
 // chainEnd walks the CNAMEs of m from name. done is false when the chain
@@ -81,7 +107,7 @@ func chainEnd(m *dns.Msg, name string, qtype uint16) (target string, done bool) 
 		return name, true // negative answers are final wherever the chain got
 	}
 	cur := name
-	for range maxCNAMEChain + 1 {
+	for range len(m.Answer) + 1 {
 		next := ""
 		for _, rr := range m.Answer {
 			h := rr.Header()
@@ -106,38 +132,62 @@ func chainEnd(m *dns.Msg, name string, qtype uint16) (target string, done bool) 
 }
 
 // iterate answers q for exactly its name, from the cache or by walking down
-// from the closest known zone cut. It does not follow a CNAME out of the
-// zone that answered; resolve does.
+// from the closest known zone cut, with QNAME minimisation unless disabled.
+// It does not follow a CNAME or DNAME out of the zone that answered;
+// resolveChain does.
 func (r *Resolver) iterate(ctx context.Context, q dns.Question, b budget) (*dns.Msg, error) {
 	if m, ok := r.cache.get(answerKey(q)); ok {
 		return m, nil
 	}
 	ns := r.closestCut(q)
-	for range maxReferrals {
-		resp, kind, err := r.ask(ctx, ns, q, b)
+	mz := minimiser{off: r.cfg.DisableQNAMEMinimisation}
+	for referrals := 0; ; {
+		mq, minimised := mz.next(q, ns.zone)
+		if minimised {
+			if m, ok := r.cache.get(answerKey(mq)); ok {
+				mz.learn(m)
+				continue
+			}
+		}
+		resp, kind, err := r.ask(ctx, ns, mq, b, minimised)
 		if err != nil {
+			if minimised && !errors.Is(err, errLimit) && ctx.Err() == nil {
+				// Relaxed mode (RFC 9156 section 3, as Unbound): a server
+				// that fails on the minimised name may still answer the
+				// full one.
+				mz.off = true
+				continue
+			}
 			return nil, fmt.Errorf("resolve %s %s in %s: %w", q.Name, dns.TypeToString[q.Qtype], ns.zone, err)
 		}
 		switch kind {
 		case respAnswer, respNegative:
-			m := scrubAnswer(resp, q, ns.zone)
-			r.cache.set(answerKey(q), m, ttlFor(m, r.cfg.MaxTTL, r.cfg.MaxNegativeTTL))
+			m := scrubAnswer(resp, mq, ns.zone)
+			r.cache.set(answerKey(mq), m, ttlFor(m, r.cfg.MaxTTL, r.cfg.MaxNegativeTTL))
+			if minimised {
+				mz.learn(m)
+				continue
+			}
 			return m, nil
 		case respReferral:
-			next, deleg := referral(resp, q.Name, ns.zone)
-			if q.Qtype == dns.TypeDS && next.zone == q.Name {
+			referrals++
+			if referrals > r.cfg.MaxReferrals {
+				return nil, limitError(fmt.Sprintf("referral limit (%d) reached", r.cfg.MaxReferrals),
+					fmt.Errorf("resolve %s: %w", q.Name, errLimit))
+			}
+			next, deleg := referral(resp, mq.Name, ns.zone)
+			r.cache.set(delegationKey(next.zone), deleg, delegationTTL(deleg, r.cfg.MaxTTL))
+			if !minimised && q.Qtype == dns.TypeDS && next.zone == q.Name {
 				// The parent is authoritative for DS and delegated instead
 				// of answering: an unsigned parent, so there is no DS. The
 				// child would answer NODATA from the wrong side of the cut.
-				r.cache.set(delegationKey(next.zone), deleg, delegationTTL(deleg, r.cfg.MaxTTL))
 				return &dns.Msg{Question: []dns.Question{q}}, nil
 			}
-			r.cache.set(delegationKey(next.zone), deleg, delegationTTL(deleg, r.cfg.MaxTTL))
 			r.fillAddrs(&next)
 			ns = next
+			mz.cut()
 		}
 	}
-	return nil, fmt.Errorf("resolve %s: more than %d referrals", q.Name, maxReferrals)
 }
 
 // closestCut returns the deepest cached delegation above q.Name, or the
@@ -185,13 +235,25 @@ func (r *Resolver) fillAddrs(ns *nsSet) {
 	}
 }
 
-// ask sends q to the servers of ns: first every address already known, in
-// random order, then, one by one, the glueless names once resolved.
-func (r *Resolver) ask(ctx context.Context, ns nsSet, q dns.Question, b budget) (*dns.Msg, responseKind, error) {
+// ask sends q to the servers of ns: first every address already known,
+// best first, then the glueless names, resolved one by one, at most
+// MaxGluelessPerDelegation of them (NXNSAttack: a delegation to many
+// glueless names must not fan out into many lookups). Giving up returns a
+// resolver.Error: EDE 22 (No Reachable Authority), or 0 for a limit.
+//
+// A server that fails a minimised question is not marked lame: some refuse
+// or fail names that are not cuts and still answer the full question.
+func (r *Resolver) ask(ctx context.Context, ns nsSet, q dns.Question, b budget, minimised bool) (*dns.Msg, responseKind, error) {
 	var kind responseKind
-	accept := func(m *dns.Msg) bool {
+	judge := func(m *dns.Msg) verdict {
 		kind = classify(m, q, ns.zone)
-		return kind != respBad
+		switch {
+		case kind != respBad:
+			return verdictAccept
+		case !minimised && isLame(m):
+			return verdictLame
+		}
+		return verdictRetry
 	}
 	var known []netip.Addr
 	var glueless []string
@@ -202,18 +264,20 @@ func (r *Resolver) ask(ctx context.Context, ns nsSet, q dns.Question, b budget) 
 			glueless = append(glueless, n)
 		}
 	}
-	rand.Shuffle(len(known), func(i, j int) { known[i], known[j] = known[j], known[i] })
 	var errs []error
+	fatal := func(err error) bool { return errors.Is(err, errLimit) || ctx.Err() != nil }
 	if len(known) > 0 {
-		resp, err := r.up.query(ctx, known, q, b, accept)
+		resp, err := r.up.query(ctx, ns.zone, known, q, b, judge)
 		if err == nil {
 			return resp, kind, nil
 		}
-		if errors.Is(err, errBudget) || ctx.Err() != nil {
+		if fatal(err) {
 			return nil, respBad, err
 		}
 		errs = append(errs, err)
 	}
+	looked := 0
+	gluelessLimit := false
 	for _, n := range glueless {
 		if dns.IsSubDomain(ns.zone, n) {
 			// In-zone name server without glue: resolving it would need
@@ -221,41 +285,80 @@ func (r *Resolver) ask(ctx context.Context, ns nsSet, q dns.Question, b budget) 
 			errs = append(errs, fmt.Errorf("name server %s has no glue", n))
 			continue
 		}
+		if looked >= r.cfg.MaxGluelessPerDelegation {
+			gluelessLimit = true
+			break
+		}
 		if b.depth >= maxGluelessDepth {
 			errs = append(errs, fmt.Errorf("name server %s: glueless lookups nested deeper than %d", n, maxGluelessDepth))
 			break
 		}
+		looked++
 		addrs, err := r.lookupAddrs(ctx, n, b.deeper())
 		if err != nil {
-			errs = append(errs, err)
-			if errors.Is(err, errBudget) || ctx.Err() != nil {
-				break
+			if fatal(err) {
+				return nil, respBad, err
 			}
+			errs = append(errs, err)
 			continue
 		}
-		resp, err := r.up.query(ctx, addrs, q, b, accept)
+		resp, err := r.up.query(ctx, ns.zone, addrs, q, b, judge)
 		if err == nil {
 			return resp, kind, nil
 		}
-		errs = append(errs, err)
-		if errors.Is(err, errBudget) || ctx.Err() != nil {
-			break
+		if fatal(err) {
+			return nil, respBad, err
 		}
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		errs = append(errs, errors.New("no name servers"))
 	}
-	return nil, respBad, fmt.Errorf("no server answered: %w", errors.Join(errs...))
+	cause := fmt.Errorf("no server answered: %w", errors.Join(errs...))
+	if gluelessLimit {
+		return nil, respBad, limitError(fmt.Sprintf("glueless name server limit (%d) reached for %s", r.cfg.MaxGluelessPerDelegation, ns.zone), cause)
+	}
+	text := "no reachable authority for " + ns.zone
+	var qe *queryError
+	if errors.As(cause, &qe) && qe.answered {
+		text = "no usable answer from the servers of " + ns.zone + " (lame or failing)"
+	}
+	return nil, respBad, &Error{Code: dns.ExtendedErrorCodeNoReachableAuthority, Text: text, Err: cause}
+}
+
+// isLame says whether a response shows its server does not serve the zone
+// it was asked about: REFUSED or NOTAUTH, or a NOERROR that is neither
+// authoritative nor a referral down (classify has already rejected it), as
+// an upward referral is. SERVFAIL is not lameness: it may pass.
+func isLame(m *dns.Msg) bool {
+	switch m.Rcode {
+	case dns.RcodeRefused, dns.RcodeNotAuth:
+		return true
+	case dns.RcodeSuccess, dns.RcodeNameError:
+		return !m.Authoritative
+	}
+	return false
 }
 
 // lookupAddrs resolves a glueless name server: A first, AAAA only if there
-// is no A. It bypasses coalescing on purpose: two glueless zones whose
-// servers live in each other would otherwise wait on each other's flight.
+// is no A (only the family in use if one is disabled). It bypasses
+// coalescing on purpose: two glueless zones whose servers live in each
+// other would otherwise wait on each other's flight.
 func (r *Resolver) lookupAddrs(ctx context.Context, name string, b budget) ([]netip.Addr, error) {
+	types := []uint16{dns.TypeA, dns.TypeAAAA}
+	switch {
+	case r.cfg.DisableIPv4Upstream:
+		types = []uint16{dns.TypeAAAA}
+	case r.cfg.DisableIPv6Upstream:
+		types = []uint16{dns.TypeA}
+	}
 	var errs []error
-	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		m, err := r.resolve(ctx, dns.Question{Name: name, Qtype: t, Qclass: dns.ClassINET}, b)
+	for _, t := range types {
+		m, err := r.resolveChain(ctx, dns.Question{Name: name, Qtype: t, Qclass: dns.ClassINET}, b)
 		if err != nil {
+			if errors.Is(err, errLimit) || ctx.Err() != nil {
+				return nil, err
+			}
 			errs = append(errs, err)
 			continue
 		}
@@ -286,170 +389,4 @@ func addrsOf(rrs []dns.RR, owner string) []netip.Addr {
 		}
 	}
 	return out
-}
-
-// classify says what a response from a server of zone means for q.
-func classify(m *dns.Msg, q dns.Question, zone string) responseKind {
-	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
-		return respBad
-	}
-	for _, rr := range m.Answer {
-		h := rr.Header()
-		if strings.EqualFold(h.Name, q.Name) && dns.IsSubDomain(zone, h.Name) &&
-			(h.Rrtype == q.Qtype || h.Rrtype == dns.TypeCNAME || q.Qtype == dns.TypeANY) {
-			return respAnswer
-		}
-	}
-	if m.Rcode == dns.RcodeNameError {
-		return respNegative
-	}
-	if soa := findSOA(m.Ns); soa != nil && dns.IsSubDomain(zone, soa.Hdr.Name) {
-		return respNegative
-	}
-	if cut := referralZone(m, q.Name, zone); cut != "" {
-		return respReferral
-	}
-	if m.Authoritative {
-		return respNegative // NODATA without SOA: true, but not cacheable
-	}
-	return respBad
-}
-
-// referralZone returns the child zone m delegates to, if it is a proper
-// referral: NS records for a zone strictly below zone and at or above name.
-// Anything else (the zone itself, an upward or sideways referral) is lame.
-func referralZone(m *dns.Msg, name, zone string) string {
-	for _, rr := range m.Ns {
-		ns, ok := rr.(*dns.NS)
-		if !ok {
-			continue
-		}
-		child := strings.ToLower(ns.Hdr.Name)
-		if child != zone && dns.IsSubDomain(zone, child) && dns.IsSubDomain(child, name) {
-			return child
-		}
-	}
-	return ""
-}
-
-// referral extracts the delegation from m: the NS set of the child zone and
-// the glue the parent may vouch for, that is addresses of NS names inside
-// the parent zone (in-bailiwick). Other glue is dropped: the parent has no
-// authority over it and it is the classic cache poisoning vector.
-func referral(m *dns.Msg, name, zone string) (nsSet, *dns.Msg) {
-	child := referralZone(m, name, zone)
-	ns := nsSet{zone: child, addrs: map[string][]netip.Addr{}}
-	deleg := &dns.Msg{}
-	deleg.Question = []dns.Question{{Name: child, Qtype: dns.TypeNS, Qclass: dns.ClassINET}}
-	for _, rr := range m.Ns {
-		if n, ok := rr.(*dns.NS); ok && strings.EqualFold(n.Hdr.Name, child) {
-			target := strings.ToLower(n.Ns)
-			ns.names = append(ns.names, target)
-			deleg.Ns = append(deleg.Ns, rr)
-		}
-	}
-	for _, rr := range m.Extra {
-		h := rr.Header()
-		if h.Rrtype != dns.TypeA && h.Rrtype != dns.TypeAAAA {
-			continue
-		}
-		owner := strings.ToLower(h.Name)
-		if !dns.IsSubDomain(zone, owner) || !contains(ns.names, owner) {
-			continue
-		}
-		deleg.Extra = append(deleg.Extra, rr)
-		ns.addrs[owner] = append(ns.addrs[owner], addrsOf([]dns.RR{rr}, "")...)
-	}
-	return ns, deleg
-}
-
-func contains(names []string, n string) bool {
-	for _, x := range names {
-		if x == n {
-			return true
-		}
-	}
-	return false
-}
-
-// nsSetFrom rebuilds a zone cut from its cached delegation message.
-func nsSetFrom(zone string, m *dns.Msg) nsSet {
-	ns := nsSet{zone: zone, addrs: map[string][]netip.Addr{}}
-	for _, rr := range m.Ns {
-		if n, ok := rr.(*dns.NS); ok {
-			ns.names = append(ns.names, strings.ToLower(n.Ns))
-		}
-	}
-	for _, rr := range m.Extra {
-		owner := strings.ToLower(rr.Header().Name)
-		ns.addrs[owner] = append(ns.addrs[owner], addrsOf([]dns.RR{rr}, "")...)
-	}
-	return ns
-}
-
-func delegationTTL(m *dns.Msg, maxTTL time.Duration) time.Duration {
-	if len(m.Ns) == 0 {
-		return 0
-	}
-	ttl := m.Ns[0].Header().Ttl
-	for _, sec := range [][]dns.RR{m.Ns, m.Extra} {
-		for _, rr := range sec {
-			ttl = min(ttl, rr.Header().Ttl)
-		}
-	}
-	return min(time.Duration(ttl)*time.Second, maxTTL)
-}
-
-// scrubAnswer keeps what a server of zone may say about q: the CNAME chain
-// from q.Name and the data at its end, as far as both stay inside zone, and
-// for a negative answer the zone's SOA. The rest of the response (other
-// names, out-of-zone records, additional data) is dropped.
-func scrubAnswer(resp *dns.Msg, q dns.Question, zone string) *dns.Msg {
-	m := &dns.Msg{}
-	m.Question = []dns.Question{q}
-	m.Rcode = resp.Rcode
-	cur := q.Name
-	seen := map[string]bool{}
-	for !seen[cur] && dns.IsSubDomain(zone, cur) {
-		seen[cur] = true
-		next := ""
-		for _, rr := range resp.Answer {
-			h := rr.Header()
-			if !strings.EqualFold(h.Name, cur) {
-				continue
-			}
-			if h.Rrtype == q.Qtype || q.Qtype == dns.TypeANY {
-				m.Answer = append(m.Answer, rr)
-			} else if c, ok := rr.(*dns.CNAME); ok && next == "" {
-				m.Answer = append(m.Answer, rr)
-				next = strings.ToLower(c.Target)
-			}
-		}
-		if next == "" || q.Qtype == dns.TypeCNAME || q.Qtype == dns.TypeANY {
-			break
-		}
-		cur = next
-	}
-	if !dns.IsSubDomain(zone, cur) {
-		// The chain left the zone: whatever this server said about the
-		// target (even NXDOMAIN) is not its to say. resolve goes on from cur.
-		m.Rcode = dns.RcodeSuccess
-		return m
-	}
-	if m.Rcode == dns.RcodeNameError || !hasData(m.Answer, cur, q.Qtype) {
-		if soa := findSOA(resp.Ns); soa != nil && dns.IsSubDomain(zone, soa.Hdr.Name) {
-			m.Ns = []dns.RR{soa}
-		}
-	}
-	return m
-}
-
-func hasData(rrs []dns.RR, name string, qtype uint16) bool {
-	for _, rr := range rrs {
-		h := rr.Header()
-		if strings.EqualFold(h.Name, name) && (h.Rrtype == qtype || qtype == dns.TypeANY) {
-			return true
-		}
-	}
-	return false
 }

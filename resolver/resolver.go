@@ -62,7 +62,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 	if err != nil {
 		return nil, err
 	}
-	r.up = &upstream{port: cfg.UpstreamPort, timeout: cfg.UpstreamTimeout, m: r.m}
+	r.up, err = newUpstream(cfg, r.m, reg, func() time.Time { return r.now() })
+	if err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -89,7 +92,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 		// joined, and the answer is worth caching either way.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
 		defer cancel()
-		return r.resolve(fctx, q, newBudget())
+		return r.resolve(fctx, q, r.newBudget())
 	})
 	select {
 	case <-ctx.Done():

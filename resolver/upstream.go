@@ -4,114 +4,179 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // upstreamUDPSize is the EDNS0 buffer size offered to authoritative
 // servers: the DNS flag day 2020 value, which avoids IP fragmentation.
 const upstreamUDPSize = 1232
 
-// errBudget means one client question has used up its upstream queries.
-var errBudget = errors.New("query budget exhausted")
-
-// budget bounds the work one client question may cause, so a hostile or
-// broken delegation cannot turn one query into thousands.
-type budget struct {
-	queries *atomic.Int32 // remaining upstream queries, shared by all sub-lookups
-	depth   int           // glueless NS lookups nested above this one
-}
-
-const (
-	maxUpstreamQueries = 64
-	maxGluelessDepth   = 3
+var (
+	// errTimeout: the server sent nothing usable before its timeout.
+	errTimeout = errors.New("timed out")
+	// errCaseMismatch: the answer echoed the question in another case
+	// than the 0x20-randomised one sent.
+	errCaseMismatch = errors.New("question case not echoed")
+	// errGarbage: only unparsable datagrams came back before the timeout.
+	errGarbage = errors.New("unparsable answer")
 )
 
-func newBudget() budget {
-	b := budget{queries: new(atomic.Int32)}
-	b.queries.Store(maxUpstreamQueries)
-	return b
-}
-
-func (b budget) spend() error {
-	if b.queries.Add(-1) < 0 {
-		return errBudget
-	}
-	return nil
-}
-
-func (b budget) deeper() budget { return budget{queries: b.queries, depth: b.depth + 1} }
-
-// upstream is the only code that sends queries to authoritative servers. It
-// owns what later work will grow here (0x20, RTT tracking, DoT): a random
-// ID and a fresh socket, hence a kernel-randomised source port, per query;
-// answers matched on ID and question; TCP when the UDP answer is truncated;
-// a timeout per server and moving on to the next one.
+// upstream is the only code that sends queries to authoritative servers.
+// Per query it uses a random ID and a fresh connected socket (hence a
+// kernel-randomised source port, and the kernel drops datagrams from any
+// other address or port), 0x20 case randomisation on UDP, and matches
+// answers on ID and question, case included. It learns per server: RTT
+// (for the timeout and the choice of server), timeouts (backoff), EDNS
+// intolerance and case mangling (see infra).
 type upstream struct {
 	port    uint16
-	timeout time.Duration
+	timeout time.Duration // the most one server is waited for
 	m       *metrics
+	inf     *infra
+	no0x20  bool
+	no4     bool
+	no6     bool
+
+	mismatched *prometheus.CounterVec // reason
 }
 
-// query asks servers in order until one returns a response that accept
-// takes. It returns the last error when none did.
-func (u *upstream) query(ctx context.Context, servers []netip.Addr, q dns.Question, b budget, accept func(*dns.Msg) bool) (*dns.Msg, error) {
-	if len(servers) == 0 {
-		return nil, errors.New("no server addresses")
+// newUpstream builds the upstream of a resolver with cfg (defaults
+// applied), registering its own metrics on reg unless nil.
+func newUpstream(cfg Config, m *metrics, reg prometheus.Registerer, now func() time.Time) (*upstream, error) {
+	u := &upstream{
+		port:    cfg.UpstreamPort,
+		timeout: cfg.UpstreamTimeout,
+		m:       m,
+		inf:     newInfra(now, cfg.UpstreamTimeout),
+		no0x20:  cfg.Disable0x20,
+		no4:     cfg.DisableIPv4Upstream,
+		no6:     cfg.DisableIPv6Upstream,
+		mismatched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anycastd_upstream_mismatched_total",
+			Help: "Datagrams from authoritative servers dropped because they did not match the query sent (reason: id, question, case, garbage). Wrong source address or port never reach the resolver: the socket is connected.",
+		}, []string{"reason"}),
 	}
-	var lastErr error
-	for _, s := range servers {
+	for _, r := range []string{"id", "question", "case", "garbage"} {
+		u.mismatched.WithLabelValues(r)
+	}
+	if reg != nil {
+		if err := reg.Register(u.mismatched); err != nil {
+			return nil, fmt.Errorf("register upstream metrics: %w", err)
+		}
+	}
+	return u, nil
+}
+
+// verdict is what the caller makes of a response.
+type verdict int
+
+const (
+	verdictAccept verdict = iota // the answer to use
+	verdictRetry                 // unusable (SERVFAIL, forged chain): try the next server
+	verdictLame                  // the server is not authoritative for the zone: remember it
+)
+
+// queryError says why no server of a zone gave a usable answer.
+type queryError struct {
+	answered bool // at least one server sent a (rejected) response
+	err      error
+}
+
+func (e *queryError) Error() string { return e.err.Error() }
+func (e *queryError) Unwrap() error { return e.err }
+
+// query asks the servers of zone, best first (see infra.order), until one
+// returns a response that judge accepts. Limits (errLimit) and the
+// context end the walk at once.
+func (u *upstream) query(ctx context.Context, zone string, servers []netip.Addr, q dns.Question, b budget, judge func(*dns.Msg) verdict) (*dns.Msg, error) {
+	order := u.inf.order(servers, zone, u.no4, u.no6)
+	if len(order) == 0 {
+		if len(servers) == 0 {
+			return nil, &queryError{err: errors.New("no server addresses")}
+		}
+		return nil, &queryError{err: fmt.Errorf("all %d server addresses lame or of a disabled family", len(servers))}
+	}
+	qe := &queryError{}
+	var errs []error
+	for i, s := range order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := b.spend(); err != nil {
-			return nil, err
-		}
-		resp, err := u.exchange(ctx, s, q)
+		resp, err := u.exchange(ctx, s, q, b, i == len(order)-1)
 		if err != nil {
-			lastErr = err
+			if errors.Is(err, errLimit) || ctx.Err() != nil {
+				return nil, err
+			}
+			errs = append(errs, err)
 			continue
 		}
-		if !accept(resp) {
-			lastErr = fmt.Errorf("query %s: unusable answer (%s)", s, rcodeLabel(resp.Rcode))
-			continue
+		qe.answered = true
+		switch judge(resp) {
+		case verdictAccept:
+			return resp, nil
+		case verdictLame:
+			u.inf.markLame(s, zone)
+			errs = append(errs, fmt.Errorf("query %s: lame for %s (%s)", s, zone, rcodeLabel(resp.Rcode)))
+		default:
+			errs = append(errs, fmt.Errorf("query %s: unusable answer (%s)", s, rcodeLabel(resp.Rcode)))
 		}
-		return resp, nil
 	}
-	return nil, lastErr
+	qe.err = errors.Join(errs...)
+	return nil, qe
 }
 
-// exchange sends one question to one server: UDP with EDNS0 first, TCP if
-// the answer is truncated, and UDP without EDNS0 if the server does not
-// understand it (FORMERR).
-func (u *upstream) exchange(ctx context.Context, server netip.Addr, q dns.Question) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, u.timeout)
-	defer cancel()
+// exchange sends one question to one server and returns its response:
+// UDP first, then TCP if the answer is truncated. A server that does not
+// echo the 0x20 case is asked again without it, one that rejects EDNS
+// (FORMERR, NOTIMP, garbage, or silence while it never answered EDNS) is
+// asked again without EDNS; both are remembered for a while. Silence is
+// taken as EDNS trouble only from a server that never answered EDNS and
+// only when it is the last one left (last): otherwise a dead server
+// would cost two timeouts before the next server is tried.
+func (u *upstream) exchange(ctx context.Context, server netip.Addr, q dns.Question, b budget, last bool) (*dns.Msg, error) {
 	addr := netip.AddrPortFrom(server, u.port)
-
-	m := newQuery(q, true)
-	resp, err := u.exchangeUDP(ctx, addr, m)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Rcode == dns.RcodeFormatError && resp.IsEdns0() == nil {
-		m = newQuery(q, false)
-		if resp, err = u.exchangeUDP(ctx, addr, m); err != nil {
+	noEDNS, no0x20, ednsOK := u.inf.quirks(server)
+	edns, mix := !noEDNS, !u.no0x20 && !no0x20
+	ednsFallback := false
+	for {
+		resp, err := u.exchangeUDP(ctx, addr, q, edns, mix, b)
+		switch {
+		case errors.Is(err, errCaseMismatch) && mix:
+			u.inf.setNo0x20(server)
+			mix = false
+			continue
+		case edns && (errors.Is(err, errGarbage) || (errors.Is(err, errTimeout) && !ednsOK && last)) ||
+			err == nil && edns && resp.IsEdns0() == nil &&
+				(resp.Rcode == dns.RcodeFormatError || resp.Rcode == dns.RcodeNotImplemented):
+			// Maybe a server (or middlebox) that cannot take EDNS: the
+			// next try without it tells.
+			edns, ednsFallback = false, true
+			continue
+		case errors.Is(err, errTimeout) || errors.Is(err, errGarbage):
+			u.inf.timedOut(server)
+			return nil, err
+		case err != nil:
 			return nil, err
 		}
+		if ednsFallback {
+			u.inf.setNoEDNS(server)
+		}
+		if !resp.Truncated {
+			return resp, nil
+		}
+		return u.exchangeTCP(ctx, addr, q, edns, b)
 	}
-	if resp.Truncated {
-		m.Id = dns.Id()
-		return u.exchangeTCP(ctx, addr, m)
-	}
-	return resp, nil
 }
 
+// newQuery builds the query for q as sent: name as given (0x20 applied by
+// the caller), RD=0, a random ID, EDNS0 with our buffer size or no OPT.
 func newQuery(q dns.Question, edns bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.Id = dns.Id()
@@ -122,14 +187,45 @@ func newQuery(q dns.Question, edns bool) *dns.Msg {
 	return m
 }
 
-func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+// randomCase flips the case of each letter of name at random (0x20,
+// draft-vixie-dnsext-dns0x20): up to one more bit of entropy per letter
+// that a spoofer must guess along with the ID and port.
+func randomCase(name string) string {
+	b := []byte(name)
+	bits := rand.Uint64()
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			if bits == 0 {
+				bits = rand.Uint64()
+			}
+			if bits&1 == 1 {
+				c ^= 0x20
+			}
+			bits >>= 1
+			b[i] = c
+		}
+	}
+	return string(b)
+}
+
+func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Question, edns, mix bool, b budget) (*dns.Msg, error) {
+	if err := b.spend(); err != nil {
+		return nil, err
+	}
 	u.m.upstream.WithLabelValues("udp").Inc()
+	sent := q
+	if mix {
+		sent.Name = randomCase(q.Name)
+	}
+	m := newQuery(sent, edns)
 	wire, err := m.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("pack query: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, u.inf.timeout(addr.Addr()))
+	defer cancel()
 	// A connected socket per query: the kernel picks a random ephemeral
-	// source port and drops datagrams from any other address.
+	// source port and drops datagrams from any other address or port.
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", addr.String())
 	if err != nil {
@@ -138,30 +234,55 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, m *dns.
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
+	start := time.Now()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, fmt.Errorf("query %s over udp: %w", addr, err)
 	}
-	buf := make([]byte, 4096)
+	buf := make([]byte, 65535)
+	garbage := false
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
+			if ctx.Err() != nil {
+				if pe := context.Cause(ctx); errors.Is(pe, context.Canceled) {
+					return nil, pe
+				}
+				if garbage {
+					return nil, fmt.Errorf("query %s over udp: %w", addr, errGarbage)
+				}
+				return nil, fmt.Errorf("query %s over udp: %w", addr, errTimeout)
+			}
 			return nil, fmt.Errorf("query %s over udp: %w", addr, err)
 		}
 		resp := new(dns.Msg)
 		if err := resp.Unpack(buf[:n]); err != nil {
-			continue // garbage or a spoofing attempt: keep waiting for the real answer
+			// Garbage or a spoofing attempt: keep waiting for the real
+			// answer, but remember it in case nothing else comes.
+			u.mismatched.WithLabelValues("garbage").Inc()
+			garbage = true
+			continue
 		}
-		if matches(m, resp) {
+		switch reason := mismatch(m, resp, mix); reason {
+		case "":
+			u.inf.observe(addr.Addr(), time.Since(start), edns)
+			restoreCase(resp, sent.Name)
 			return resp, nil
+		case "case":
+			u.mismatched.WithLabelValues(reason).Inc()
+			return nil, fmt.Errorf("query %s over udp: %w", addr, errCaseMismatch)
+		default:
+			u.mismatched.WithLabelValues(reason).Inc()
 		}
 	}
 }
 
-func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
+func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Question, edns bool, b budget) (*dns.Msg, error) {
+	if err := b.spend(); err != nil {
+		return nil, err
+	}
 	u.m.upstream.WithLabelValues("tcp").Inc()
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
@@ -170,9 +291,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, m *dns.
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
+	m := newQuery(q, edns)
 	co := &dns.Conn{Conn: c}
 	if err := co.WriteMsg(m); err != nil {
 		return nil, fmt.Errorf("query %s over tcp: %w", addr, err)
@@ -182,18 +301,86 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, m *dns.
 		if err != nil {
 			return nil, fmt.Errorf("query %s over tcp: %w", addr, err)
 		}
-		if matches(m, resp) {
-			return resp, nil
+		if reason := mismatch(m, resp, false); reason != "" {
+			u.mismatched.WithLabelValues(reason).Inc()
+			continue
+		}
+		restoreCase(resp, q.Name)
+		return resp, nil
+	}
+}
+
+// mismatch says why resp is not the answer to the query m ("" if it is):
+// "id", "question" (another name, type or class), or "case" when the name
+// matches only without case and exact was asked (0x20). A FORMERR or
+// NOTIMP with the right ID and no question is accepted: servers that
+// cannot parse a query often send no question back, and such an answer
+// carries no data to poison with.
+func mismatch(m, resp *dns.Msg, exact bool) string {
+	if !resp.Response || resp.Id != m.Id {
+		return "id"
+	}
+	if len(resp.Question) == 0 && (resp.Rcode == dns.RcodeFormatError || resp.Rcode == dns.RcodeNotImplemented) &&
+		len(resp.Answer)+len(resp.Ns) == 0 {
+		return ""
+	}
+	if len(resp.Question) != 1 {
+		return "question"
+	}
+	a, b := m.Question[0], resp.Question[0]
+	if a.Qtype != b.Qtype || a.Qclass != b.Qclass || !strings.EqualFold(a.Name, b.Name) {
+		return "question"
+	}
+	if exact && a.Name != b.Name {
+		return "case"
+	}
+	return ""
+}
+
+// restoreCase undoes 0x20 in resp: servers compress names against the
+// question, so the randomised case shows up in owners and targets. The
+// resolver's names are lowercase, and clients must not see our random case.
+func restoreCase(resp *dns.Msg, sent string) {
+	for i := range resp.Question {
+		resp.Question[i].Name = strings.ToLower(resp.Question[i].Name)
+	}
+	for _, sec := range [][]dns.RR{resp.Answer, resp.Ns, resp.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			h.Name = unrandomise(h.Name, sent)
+			switch rr := rr.(type) {
+			case *dns.CNAME:
+				rr.Target = unrandomise(rr.Target, sent)
+			case *dns.DNAME:
+				rr.Target = unrandomise(rr.Target, sent)
+			case *dns.NS:
+				rr.Ns = unrandomise(rr.Ns, sent)
+			case *dns.MX:
+				rr.Mx = unrandomise(rr.Mx, sent)
+			case *dns.SOA:
+				rr.Ns = unrandomise(rr.Ns, sent)
+				rr.Mbox = unrandomise(rr.Mbox, sent)
+			case *dns.PTR:
+				rr.Ptr = unrandomise(rr.Ptr, sent)
+			case *dns.SRV:
+				rr.Target = unrandomise(rr.Target, sent)
+			}
 		}
 	}
 }
 
-// matches reports whether resp answers q: same ID, and the same question
-// (name compared without case, as 0x20 will need).
-func matches(q, resp *dns.Msg) bool {
-	if !resp.Response || resp.Id != q.Id || len(resp.Question) != 1 {
-		return false
+// unrandomise lowercases the longest suffix of name that is, case for
+// case, a suffix of the 0x20 name sent: that part was compressed against
+// our question. The rest of name keeps the server's case.
+func unrandomise(name, sent string) string {
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		rest := name[off:]
+		if len(rest) > len(sent) {
+			continue
+		}
+		if strings.HasSuffix(sent, rest) && (len(rest) == len(sent) || sent[len(sent)-len(rest)-1] == '.') {
+			return name[:off] + strings.ToLower(rest)
+		}
 	}
-	a, b := q.Question[0], resp.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+	return name
 }

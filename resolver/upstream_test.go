@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,10 +54,14 @@ func fakeAuthF(t testing.TB, h dns.HandlerFunc) netip.AddrPort {
 
 func testUpstream(port uint16, timeout time.Duration) *upstream {
 	m, _ := newMetrics(nil, func() float64 { return 0 })
-	return &upstream{port: port, timeout: timeout, m: m}
+	u, err := newUpstream(Config{UpstreamPort: port, UpstreamTimeout: timeout}, m, nil, time.Now)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
 
-func acceptAll(*dns.Msg) bool { return true }
+func acceptAll(*dns.Msg) verdict { return verdictAccept }
 
 // TestUpstreamTimeoutTriesNextServer puts a server that never answers
 // before a real root server: the query must time out on it and succeed on
@@ -67,9 +72,12 @@ func TestUpstreamTimeoutTriesNextServer(t *testing.T) {
 	got := blackhole(t, hole, in.Port())
 	root := netConfig(t, in).RootHints[0]
 	u := testUpstream(in.Port(), 150*time.Millisecond)
+	// The root looks slow, the blackhole unknown: the blackhole goes first.
+	u.inf.exploreOne = 0
+	u.inf.observe(root, time.Second, true)
 
 	start := time.Now()
-	m, err := u.query(context.Background(), []netip.Addr{hole, root}, question("com", dns.TypeNS), newBudget(), acceptAll)
+	m, err := u.query(context.Background(), ".", []netip.Addr{hole, root}, question("com", dns.TypeNS), newBudget(64), acceptAll)
 	if err != nil {
 		t.Fatalf("query: %v", err)
 	}
@@ -105,7 +113,7 @@ func TestUpstreamMatchesIDAndQuestion(t *testing.T) {
 		w.WriteMsg(good)
 	})
 	u := testUpstream(addr.Port(), time.Second)
-	m, err := u.exchange(context.Background(), addr.Addr(), question("www.example.com", dns.TypeA))
+	m, err := u.exchange(context.Background(), addr.Addr(), question("www.example.com", dns.TypeA), newBudget(64), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +142,7 @@ func TestUpstreamQueryRandomisesIDAndPort(t *testing.T) {
 	ids, ports := map[uint16]bool{}, map[uint16]bool{}
 	const n = 8
 	for range n {
-		if _, err := u.exchange(context.Background(), addr.Addr(), question("example.com", dns.TypeA)); err != nil {
+		if _, err := u.exchange(context.Background(), addr.Addr(), question("example.com", dns.TypeA), newBudget(64), true); err != nil {
 			t.Fatal(err)
 		}
 		s := <-ch
@@ -154,18 +162,21 @@ func TestUpstreamBudget(t *testing.T) {
 		w.WriteMsg(new(dns.Msg).SetRcode(req, dns.RcodeServerFailure))
 	})
 	u := testUpstream(addr.Port(), time.Second)
-	b := newBudget()
-	servers := make([]netip.Addr, maxUpstreamQueries+10)
-	for i := range servers {
-		servers[i] = addr.Addr()
+	const limit = 5
+	b := newBudget(limit)
+	var err error
+	for range limit + 10 {
+		if _, err = u.query(context.Background(), ".", []netip.Addr{addr.Addr()}, question("example.com", dns.TypeA), b,
+			func(m *dns.Msg) verdict { return verdictRetry }); errors.Is(err, errLimit) {
+			break
+		}
 	}
-	_, err := u.query(context.Background(), servers, question("example.com", dns.TypeA), b,
-		func(m *dns.Msg) bool { return m.Rcode == dns.RcodeSuccess })
-	if !errors.Is(err, errBudget) {
-		t.Errorf("err = %v, want errBudget", err)
+	var e *Error
+	if !errors.Is(err, errBudget) || !errors.As(err, &e) || e.Code != dns.ExtendedErrorCodeOther || !strings.Contains(e.Text, "upstream query limit (5)") {
+		t.Errorf("err = %v, want the upstream query limit as a resolver.Error", err)
 	}
-	if calls.Load() != maxUpstreamQueries {
-		t.Errorf("server got %d queries, want the budget of %d", calls.Load(), maxUpstreamQueries)
+	if calls.Load() != limit {
+		t.Errorf("server got %d queries, want the budget of %d", calls.Load(), limit)
 	}
 }
 
