@@ -1,0 +1,194 @@
+package difftest
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// The two resolvers under comparison, inside the namespace.
+var (
+	unboundAddr  = netip.MustParseAddrPort("127.0.0.1:5301")
+	anycastdAddr = netip.MustParseAddrPort("127.0.0.1:5302")
+)
+
+// TestDifferential asks Unbound and anycastd's resolver the same questions
+// about the same mini internet and compares what a client sees: rcode, the
+// AA/TC/RA flags and the answer section as a set of RRsets. Differences
+// listed in testdata/differences are logged; any other one fails.
+func TestDifferential(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	queries := readQueries(t, "testdata/queries.txt")
+	allowed := readDifferences(t, "testdata/differences")
+	in := setupInternet(t, testLog(t))
+	startUnbound(t, in, unboundAddr)
+	startResolver(t, in, anycastdAddr, testLog(t))
+
+	seen := map[string]bool{}
+	for _, q := range queries {
+		key := q.key()
+		ub, ubErr := ask(unboundAddr, q.name, q.qtype)
+		ad, adErr := ask(anycastdAddr, q.name, q.qtype)
+		diffs := compare(ub, ubErr, ad, adErr)
+		if len(diffs) == 0 && ubErr == nil && ub.Truncated {
+			// A client throws a truncated answer away and asks over TCP:
+			// that answer is the one to compare.
+			ub, ubErr = askTCP(unboundAddr, q.name, q.qtype)
+			ad, adErr = askTCP(anycastdAddr, q.name, q.qtype)
+			diffs = compare(ub, ubErr, ad, adErr)
+		}
+		reason, isAllowed := allowed[key]
+		seen[key] = true
+		switch {
+		case len(diffs) == 0 && isAllowed:
+			t.Logf("%s: listed in testdata/differences (%s) but both agree now: remove the entry", key, reason)
+		case len(diffs) == 0:
+			t.Logf("%s: same (%s)", key, summary(ad, adErr))
+		case isAllowed:
+			t.Logf("%s: known difference (%s): %s", key, reason, strings.Join(diffs, "; "))
+		default:
+			t.Errorf("%s (%s): %s\n--- unbound:\n%s\n--- anycastd:\n%s", key, q.comment,
+				strings.Join(diffs, "; "), msgText(ub, ubErr), msgText(ad, adErr))
+		}
+	}
+	for key := range allowed {
+		if !seen[key] {
+			t.Errorf("testdata/differences lists %q, which is not in queries.txt", key)
+		}
+	}
+}
+
+type question struct {
+	name    string
+	qtype   uint16
+	comment string
+}
+
+func (q question) key() string { return q.name + " " + dns.TypeToString[q.qtype] }
+
+// readQueries parses "name type # comment" lines.
+func readQueries(t *testing.T, path string) []question {
+	t.Helper()
+	var out []question
+	for i, line := range readLines(t, path) {
+		text, comment, _ := strings.Cut(line, "#")
+		f := strings.Fields(text)
+		if len(f) == 0 {
+			continue
+		}
+		qt, ok := dns.StringToType[strings.ToUpper(f[1%len(f)])]
+		if len(f) != 2 || !ok || !dns.IsFqdn(f[0]) {
+			t.Fatalf("%s:%d: want \"name. TYPE # comment\", got %q", path, i+1, line)
+		}
+		out = append(out, question{name: f[0], qtype: qt, comment: strings.TrimSpace(comment)})
+	}
+	return out
+}
+
+// readDifferences parses "name TYPE<tab>reason" lines into key -> reason.
+func readDifferences(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for i, line := range readLines(t, path) {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			t.Fatalf("%s:%d: want \"name. TYPE reason\", got %q", path, i+1, line)
+		}
+		out[f[0]+" "+strings.ToUpper(f[1])] = strings.Join(f[2:], " ")
+	}
+	return out
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		lines = append(lines, s.Text())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return lines
+}
+
+// compare returns what differs between two answers, empty when the client
+// would see the same thing.
+func compare(a *dns.Msg, aErr error, b *dns.Msg, bErr error) []string {
+	switch {
+	case aErr != nil && bErr != nil:
+		return nil
+	case aErr != nil || bErr != nil:
+		return []string{fmt.Sprintf("unbound: %s, anycastd: %s", summary(a, aErr), summary(b, bErr))}
+	}
+	var diffs []string
+	if a.Rcode != b.Rcode {
+		diffs = append(diffs, fmt.Sprintf("rcode %s vs %s", dns.RcodeToString[a.Rcode], dns.RcodeToString[b.Rcode]))
+	}
+	for _, f := range []struct {
+		name string
+		a, b bool
+	}{
+		{"AA", a.Authoritative, b.Authoritative},
+		{"TC", a.Truncated, b.Truncated},
+		{"RA", a.RecursionAvailable, b.RecursionAvailable},
+	} {
+		if f.a != f.b {
+			diffs = append(diffs, fmt.Sprintf("%s %v vs %v", f.name, f.a, f.b))
+		}
+	}
+	// With TC set both answers are partial, and clients discard them.
+	if ra, rb := rrsetKeys(a.Answer), rrsetKeys(b.Answer); !slices.Equal(ra, rb) && !(a.Truncated && b.Truncated) {
+		diffs = append(diffs, fmt.Sprintf("answer %q vs %q", ra, rb))
+	}
+	return diffs
+}
+
+// rrsetKeys turns a section into a sorted list of records with names
+// lower-cased and TTLs zeroed, so order, case and TTL do not count.
+func rrsetKeys(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		rr = dns.Copy(rr)
+		rr.Header().Ttl = 0
+		s := rr.String()
+		if rr.Header().Rrtype != dns.TypeTXT {
+			s = strings.ToLower(s)
+		} else {
+			s = strings.ToLower(rr.Header().Name) + s[len(rr.Header().Name):]
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func summary(m *dns.Msg, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return fmt.Sprintf("%s, %d answers", dns.RcodeToString[m.Rcode], len(m.Answer))
+}
+
+func msgText(m *dns.Msg, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return m.String()
+}
