@@ -33,10 +33,12 @@ func nsecSpeaksFor(n *dns.NSEC, name string) bool {
 	return !hasType(n.TypeBitMap, dns.TypeNS) || hasType(n.TypeBitMap, dns.TypeSOA)
 }
 
-// nsecCover returns an NSEC usable to prove name does not exist.
+// nsecCover returns an NSEC usable to prove name does not exist. An NSEC
+// whose next name is below name covers it in canonical order yet shows it
+// is an empty non-terminal, which exists.
 func (p *proof) nsecCover(name string) *dns.NSEC {
 	for _, n := range p.nsec {
-		if nsecCovers(n, name) && nsecSpeaksFor(n, name) {
+		if nsecCovers(n, name) && nsecSpeaksFor(n, name) && !isStrictSubdomain(name, n.NextDomain) {
 			return n
 		}
 	}
@@ -95,14 +97,16 @@ func (p *proof) nsecNODATA(qname string, qtype uint16) (Result, error) {
 		p.use(m)
 		return p.secure()
 	}
+	for _, n := range p.nsec {
+		if nsecCovers(n, qname) && nsecSpeaksFor(n, qname) && isStrictSubdomain(qname, n.NextDomain) {
+			// Empty non-terminal: something exists below qname, nothing at it.
+			p.use(n)
+			return p.secure()
+		}
+	}
 	c := p.nsecCover(qname)
 	if c == nil {
 		return p.missing("no NSEC proves NODATA for %s %s", qname, dns.Type(qtype))
-	}
-	if isStrictSubdomain(qname, c.NextDomain) {
-		// Empty non-terminal: something exists below qname, nothing at it.
-		p.use(c)
-		return p.secure()
 	}
 	wc := "*." + p.nsecClosestEncloser(qname, c)
 	if w := p.nsecMatch(wc); w != nil && !hasType(w.TypeBitMap, qtype) && !hasType(w.TypeBitMap, dns.TypeCNAME) {
