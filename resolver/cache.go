@@ -3,6 +3,8 @@ package resolver
 import (
 	"fmt"
 	"math"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -37,23 +39,54 @@ func delegationKey(zone string) cacheKey {
 
 // entry is one cached message in wire form (ID 0, no OPT) plus the TTL
 // bookkeeping needed to serve it later: the TTLs inside wire are those at
-// stored, and an answer served at time t has them lowered by t-stored.
-// Keeping wire form is what lets a later fast path patch ID, question case
-// and TTLs in place instead of building a message.
+// stored (already clamped to ttl), and an answer served at time t has them
+// lowered by t-stored. Keeping wire form is what lets a later fast path
+// patch ID, question case and TTLs in place instead of building a message.
 type entry struct {
 	wire   []byte
 	stored int64 // clock nanoseconds
 	ttl    time.Duration
+
+	// hits counts client answers served from this entry, so prefetch only
+	// refreshes names someone asked for again.
+	hits atomic.Uint32
+	// refreshing is set while a prefetch replaces this entry. The
+	// resolution path (get) then treats it as missing, so the refresh goes
+	// upstream instead of finding this entry; clients (peek) still get it.
+	refreshing atomic.Bool
 }
 
 // entryOverhead approximates the bytes an entry costs beyond its wire form
 // and key name: the entry and key structs and otter's node.
 const entryOverhead = 128
 
+// staleTTL is the TTL of records in a stale answer: RFC 8767 section 4
+// recommends 30 seconds.
+const staleTTL = 30
+
+// cacheConfig is the part of Config the cache needs.
+type cacheConfig struct {
+	maxBytes   int64
+	minTTL     time.Duration
+	serveStale time.Duration // 0: expired entries are dropped at once
+}
+
 // cache is the resolver's answer and delegation cache, bounded in bytes.
+//
+// It is "sharded" the way otter is: otter keeps entries in a concurrent
+// hash table with per-bucket locks and records reads in striped buffers,
+// so concurrent readers and writers of different keys do not contend on one
+// lock. A hand-made set of shards around a mutex-guarded LRU would only add
+// a worse eviction policy (otter uses W-TinyLFU, which keeps popular names
+// under a scan of one-off names).
 type cache struct {
 	c   *otter.Cache[cacheKey, *entry]
+	cfg cacheConfig
 	now func() time.Time
+
+	// Counters for CacheStats; the Prometheus counters are separate so
+	// that a stats call need not gather a registry.
+	hits, misses, stale, prefetches, evictions atomic.Uint64
 }
 
 // otterClock hands otter the resolver's clock and no ticks: with no ticks
@@ -64,15 +97,24 @@ type otterClock struct{ now func() time.Time }
 func (c otterClock) NowNano() int64                    { return c.now().UnixNano() }
 func (otterClock) Tick(time.Duration) <-chan time.Time { return nil }
 
-func newCache(maxBytes int64, now func() time.Time) (*cache, error) {
-	c, err := otter.New(&otter.Options[cacheKey, *entry]{
-		MaximumWeight: uint64(maxBytes),
+func newCache(cfg cacheConfig, now func() time.Time) (*cache, error) {
+	c := &cache{cfg: cfg, now: now}
+	var err error
+	c.c, err = otter.New(&otter.Options[cacheKey, *entry]{
+		MaximumWeight: uint64(cfg.maxBytes),
 		Weigher: func(k cacheKey, e *entry) uint32 {
 			return uint32(min(len(e.wire)+len(k.name)+entryOverhead, math.MaxUint32))
 		},
-		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[cacheKey, *entry]) time.Duration {
-			return e.Value.ttl
+		// otter drops an entry only once it is past serve-stale too; get
+		// decides whether it is still fresh.
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[cacheKey, *entry]) time.Duration {
+			return e.Value.ttl + cfg.serveStale
 		}),
+		OnDeletion: func(e otter.DeletionEvent[cacheKey, *entry]) {
+			if e.Cause == otter.CauseOverflow {
+				c.evictions.Add(1)
+			}
+		},
 		Clock: otterClock{now},
 		// Maintenance runs on the goroutine that touched the cache: it is
 		// cheap and keeps the byte bound tight without extra goroutines.
@@ -81,18 +123,32 @@ func newCache(maxBytes int64, now func() time.Time) (*cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	return &cache{c: c, now: now}, nil
+	return c, nil
 }
 
-// set stores m for ttl. m is not modified. A ttl under one second is not
-// worth caching.
+// set stores m for ttl, raised to the configured minimum. A ttl of zero
+// means "not cacheable" (see ttlFor) and stores nothing. Every record TTL
+// is clamped into [min_ttl, ttl], so a record never tells a client to keep
+// it longer than we do (max_ttl, RFC 2308's negative TTL). m is not
+// modified.
 func (c *cache) set(k cacheKey, m *dns.Msg, ttl time.Duration) {
-	if ttl < time.Second {
+	if ttl <= 0 {
 		return
+	}
+	ttl = max(ttl, c.cfg.minTTL)
+	if ttl < time.Second {
+		return // not worth caching
 	}
 	cp := m.Copy()
 	cp.Id = 0
 	cp.Extra = stripOPT(cp.Extra)
+	lo, hi := uint32(c.cfg.minTTL/time.Second), uint32(ttl/time.Second)
+	for _, sec := range [][]dns.RR{cp.Answer, cp.Ns, cp.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			h.Ttl = min(max(h.Ttl, lo), hi)
+		}
+	}
 	wire, err := cp.Pack()
 	if err != nil {
 		return // a message we cannot pack we cannot serve either
@@ -100,12 +156,32 @@ func (c *cache) set(k cacheKey, m *dns.Msg, ttl time.Duration) {
 	c.c.Set(k, &entry{wire: wire, stored: c.now().UnixNano(), ttl: ttl})
 }
 
-// get returns a fresh copy of the entry with TTLs lowered by its age.
+// get returns a fresh copy of the entry with TTLs lowered by its age, for
+// the resolution path. An entry being refreshed by prefetch counts as
+// missing here, so the refresh asks the authorities.
 func (c *cache) get(k cacheKey) (*dns.Msg, bool) {
 	e, ok := c.c.GetIfPresent(k)
-	if !ok {
+	if !ok || e.refreshing.Load() {
 		return nil, false
 	}
+	return c.fresh(e)
+}
+
+// lookup is get for client questions: it counts hits and misses, and
+// returns the entry so the caller can decide on a prefetch.
+func (c *cache) lookup(k cacheKey) (*dns.Msg, *entry, bool) {
+	e, ok := c.c.GetIfPresent(k)
+	if ok {
+		if m, ok := c.fresh(e); ok {
+			c.hits.Add(1)
+			return m, e, true
+		}
+	}
+	c.misses.Add(1)
+	return nil, nil, false
+}
+
+func (c *cache) fresh(e *entry) (*dns.Msg, bool) {
 	age := time.Duration(c.now().UnixNano() - e.stored)
 	if age >= e.ttl {
 		return nil, false
@@ -128,10 +204,110 @@ func (c *cache) get(k cacheKey) (*dns.Msg, bool) {
 	return m, true
 }
 
+// getStale returns an expired entry still inside the serve-stale window,
+// with every TTL set to staleTTL (RFC 8767 section 4). It does not count
+// the answer as served: the caller does once it uses it.
+func (c *cache) getStale(k cacheKey) (*dns.Msg, bool) {
+	if c.cfg.serveStale <= 0 {
+		return nil, false
+	}
+	e, ok := c.c.GetIfPresent(k)
+	if !ok {
+		return nil, false
+	}
+	age := time.Duration(c.now().UnixNano() - e.stored)
+	if age < e.ttl || age >= e.ttl+c.cfg.serveStale {
+		return nil, false
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(e.wire); err != nil {
+		return nil, false
+	}
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			rr.Header().Ttl = staleTTL
+		}
+	}
+	return m, true
+}
+
+// prefetchDue reports whether e, just served, should be refreshed now: it
+// had been served before (a name asked for at least twice), it is in the
+// last tenth of its TTL, and no refresh is running. It claims the refresh:
+// of concurrent callers exactly one gets true.
+func (c *cache) prefetchDue(e *entry) bool {
+	if e.hits.Add(1) < 2 {
+		return false
+	}
+	left := e.ttl - time.Duration(c.now().UnixNano()-e.stored)
+	if left > e.ttl/10 {
+		return false
+	}
+	return e.refreshing.CompareAndSwap(false, true)
+}
+
+// flush removes entries of every type and kind (answers and delegations)
+// whose owner is name, or, with subtree, name or any name below it. An
+// empty name removes everything. It returns how many entries went.
+func (c *cache) flush(name string, subtree bool) int {
+	if name == "" || (subtree && name == ".") {
+		n := c.c.EstimatedSize()
+		c.c.InvalidateAll()
+		return n
+	}
+	name = dns.CanonicalName(name)
+	suffix := "." + name
+	var doomed []cacheKey
+	// otter's key iterator is weakly consistent: keys added during the walk
+	// may be missed, which is what a flush racing new answers means anyway.
+	for k := range c.c.Keys() {
+		if k.name == name || (subtree && strings.HasSuffix(k.name, suffix)) {
+			doomed = append(doomed, k)
+		}
+	}
+	removed := 0
+	for _, k := range doomed {
+		if _, ok := c.c.Invalidate(k); ok {
+			removed++
+		}
+	}
+	return removed
+}
+
 // bytes is the weight held now, comparable with Config.CacheBytes.
 func (c *cache) bytes() uint64 { return c.c.WeightedSize() }
 
 func (c *cache) cleanUp() { c.c.CleanUp() }
+
+// CacheStats is a snapshot of the cache, for `anycastctl cache stats`.
+type CacheStats struct {
+	Entries      int     // entries held, expired-but-stale ones included
+	Bytes        uint64  // weight held (see Config.CacheBytes)
+	Capacity     uint64  // the bound, Config.CacheBytes
+	Hits         uint64  // client questions answered from fresh entries
+	Misses       uint64  // client questions that were not
+	HitRatio     float64 // Hits / (Hits + Misses); 0 before any question
+	StaleAnswers uint64  // answers served stale (RFC 8767)
+	Prefetches   uint64  // refreshes started before expiry
+	Evictions    uint64  // entries dropped to stay within Capacity
+}
+
+func (c *cache) stats() CacheStats {
+	s := CacheStats{
+		Entries:      c.c.EstimatedSize(),
+		Bytes:        c.c.WeightedSize(),
+		Capacity:     uint64(c.cfg.maxBytes),
+		Hits:         c.hits.Load(),
+		Misses:       c.misses.Load(),
+		StaleAnswers: c.stale.Load(),
+		Prefetches:   c.prefetches.Load(),
+		Evictions:    c.evictions.Load(),
+	}
+	if t := s.Hits + s.Misses; t > 0 {
+		s.HitRatio = float64(s.Hits) / float64(t)
+	}
+	return s
+}
 
 func stripOPT(rrs []dns.RR) []dns.RR {
 	out := rrs[:0]
@@ -163,6 +339,9 @@ func ttlFor(m *dns.Msg, maxTTL, maxNeg time.Duration) time.Duration {
 		limit = maxNeg
 		ttl = min(ttl, soa.Hdr.Ttl, soa.Minttl)
 	case m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0:
+		return 0
+	}
+	if ttl == 0 {
 		return 0
 	}
 	return min(time.Duration(ttl)*time.Second, limit)

@@ -107,7 +107,7 @@ func TestCacheBoundInBytes(t *testing.T) {
 }
 
 func TestCacheWeighsBytes(t *testing.T) {
-	c, err := newCache(1<<20, time.Now)
+	c, err := newCache(cacheConfig{maxBytes: 1 << 20}, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

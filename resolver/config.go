@@ -40,6 +40,30 @@ type Config struct {
 	// RFC 2308 suggests one to three hours).
 	MaxNegativeTTL time.Duration
 
+	// Cache and protocol (issue 3)
+
+	// MinTTL raises the TTL of cached answers, positive and negative, to at
+	// least this (default 0: the zone's TTLs stand).
+	MinTTL time.Duration
+	// ServeStale keeps expired entries this long past their TTL so they can
+	// be served (RFC 8767) when the authorities fail (default 24h;
+	// negative disables serve-stale).
+	ServeStale time.Duration
+	// StaleAnswerAfter is RFC 8767's client response timer: when an expired
+	// entry exists and resolving takes longer than this, the client gets
+	// the stale answer while the refresh goes on (default 1.8s; negative
+	// waits for the resolution to fail instead).
+	StaleAnswerAfter time.Duration
+	// TCPIdleTimeout closes a client TCP connection after this long without
+	// a query (default 10s, RFC 7766 section 6.2.3).
+	TCPIdleTimeout time.Duration
+	// MaxTCPConnections bounds concurrent client TCP connections per
+	// listener; connections beyond it are closed at once (default 1000).
+	MaxTCPConnections int
+	// Allow lists the client prefixes served; others get REFUSED. Empty
+	// means everyone, as a public resolver.
+	Allow []netip.Prefix
+
 	// Resolution limits and behaviour (issue 3)
 
 	// DisableQNAMEMinimisation sends the full query name to every zone's
@@ -73,6 +97,11 @@ const (
 	defaultShutdownTimeout = 3 * time.Second
 	defaultMaxTTL          = 24 * time.Hour
 	defaultMaxNegativeTTL  = time.Hour
+
+	defaultServeStale        = 24 * time.Hour
+	defaultStaleAnswerAfter  = 1800 * time.Millisecond
+	defaultTCPIdleTimeout    = 10 * time.Second
+	defaultMaxTCPConnections = 1000
 )
 
 // withDefaults returns cfg with defaults filled in, or every problem found.
@@ -103,6 +132,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"shutdown_timeout", cfg.ShutdownTimeout},
 		{"max_ttl", cfg.MaxTTL},
 		{"max_negative_ttl", cfg.MaxNegativeTTL},
+		{"min_ttl", cfg.MinTTL},
+		{"tcp_idle_timeout", cfg.TCPIdleTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %v is negative", d.name, d.v))
@@ -124,6 +155,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.DisableIPv4Upstream && cfg.DisableIPv6Upstream {
 		errs = append(errs, errors.New("disable_ipv4_upstream, disable_ipv6_upstream: both set, no server would be reachable"))
 	}
+	if cfg.MaxTCPConnections < 0 {
+		errs = append(errs, fmt.Errorf("max_tcp_connections: %d is negative", cfg.MaxTCPConnections))
+	}
+	if cfg.MinTTL > 0 && cfg.MaxTTL > 0 && cfg.MinTTL > cfg.MaxTTL {
+		errs = append(errs, fmt.Errorf("min_ttl: %v is above max_ttl %v", cfg.MinTTL, cfg.MaxTTL))
+	}
+	for i, p := range cfg.Allow {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("allow[%d]: invalid prefix", i))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, err
 	}
@@ -138,6 +180,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.ShutdownTimeout, defaultShutdownTimeout)
 	setDefault(&cfg.MaxTTL, defaultMaxTTL)
 	setDefault(&cfg.MaxNegativeTTL, defaultMaxNegativeTTL)
+	// Cache and protocol (issue 3)
+	setDefault(&cfg.ServeStale, defaultServeStale)
+	setDefault(&cfg.StaleAnswerAfter, defaultStaleAnswerAfter)
+	setDefault(&cfg.TCPIdleTimeout, defaultTCPIdleTimeout)
+	if cfg.MaxTCPConnections == 0 {
+		cfg.MaxTCPConnections = defaultMaxTCPConnections
+	}
+	cfg.Allow = append([]netip.Prefix(nil), cfg.Allow...)
 	// Resolution limits and behaviour (issue 3)
 	setDefaultInt(&cfg.MaxReferrals, defaultMaxReferrals)
 	setDefaultInt(&cfg.MaxCNAMEChain, defaultMaxCNAMEChain)

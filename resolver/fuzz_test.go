@@ -74,7 +74,7 @@ func FuzzServeDNS(f *testing.F) {
 			return // miekg/dns answers these with FORMERR before our handler
 		}
 		for _, udp := range []bool{true, false} {
-			resp := r.respond(req, udp)
+			resp := r.respond(req, netip.MustParseAddr("127.0.0.1"), udp)
 			if n := panics.Load(); n > 0 {
 				t.Fatalf("respond panicked (%d) on %v", n, req)
 			}

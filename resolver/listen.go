@@ -8,18 +8,37 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
-// listeners is the set of miekg/dns servers Run started, one UDP and one TCP
-// per configured address.
+// listeners are the servers Run started: per configured address, a
+// miekg/dns server for UDP and our own pipelining server for TCP (tcp.go).
 type listeners struct {
-	servers []*dns.Server
+	udp     []*dns.Server
+	tcp     []*tcpServer
 	addrs   []netip.AddrPort
 	started chan struct{} // one value per server once it serves
+}
+
+// count is the number of servers, each of which reports on started once.
+func (ls *listeners) count() int { return len(ls.udp) + len(ls.tcp) }
+
+// serve starts every server; each sends its error (or nil) on errc when it
+// stops.
+func (ls *listeners) serve(errc chan<- error) {
+	for _, s := range ls.udp {
+		go func() { errc <- s.ActivateAndServe() }()
+	}
+	for _, s := range ls.tcp {
+		go func() {
+			// The listener is bound already: it queues connections from
+			// now on, so the server counts as started.
+			ls.started <- struct{}{}
+			errc <- s.serve()
+		}()
+	}
 }
 
 // serverUDPSize is the largest UDP answer sent to clients whatever buffer
@@ -45,20 +64,13 @@ func (r *Resolver) listen(ctx context.Context) (*listeners, error) {
 		closers = append(closers, func() { pc.Close(); ln.Close() })
 		ls.addrs = append(ls.addrs, bound)
 		notify := func() { ls.started <- struct{}{} }
-		ls.servers = append(ls.servers,
-			&dns.Server{
-				PacketConn:        pc,
-				Handler:           handler{r: r, proto: "udp"},
-				UDPSize:           dns.MaxMsgSize, // read buffer for queries; answers are sized per client
-				NotifyStartedFunc: notify,
-			},
-			&dns.Server{
-				Listener:          ln,
-				Handler:           handler{r: r, proto: "tcp"},
-				ReadTimeout:       2 * time.Second,
-				IdleTimeout:       func() time.Duration { return 8 * time.Second },
-				NotifyStartedFunc: notify,
-			})
+		ls.udp = append(ls.udp, &dns.Server{
+			PacketConn:        pc,
+			Handler:           handler{r: r, proto: "udp"},
+			UDPSize:           dns.MaxMsgSize, // read buffer for queries; answers are sized per client
+			NotifyStartedFunc: notify,
+		})
+		ls.tcp = append(ls.tcp, newTCPServer(r, ln))
 	}
 	return ls, nil
 }
@@ -71,14 +83,18 @@ func (ls *listeners) shutdown(ctx context.Context) error {
 		mu   sync.Mutex
 		errs []error
 	)
-	for _, s := range ls.servers {
-		wg.Go(func() {
-			if err := s.ShutdownContext(ctx); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
+	keep := func(err error) {
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	for _, s := range ls.udp {
+		wg.Go(func() { keep(s.ShutdownContext(ctx)) })
+	}
+	for _, s := range ls.tcp {
+		wg.Go(func() { keep(s.shutdown(ctx)) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

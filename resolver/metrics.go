@@ -15,6 +15,9 @@ type metrics struct {
 	cacheMisses  prometheus.Counter
 	upstream     *prometheus.CounterVec // proto
 	cacheBytesFn prometheus.Collector
+	staleAnswers prometheus.Counter
+	prefetches   prometheus.Counter
+	tcpRejected  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics, error) {
@@ -39,11 +42,23 @@ func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics,
 			Name: "anycastd_cache_bytes",
 			Help: "Approximate bytes held by the cache (the weight that cache_bytes bounds).",
 		}, cacheBytes),
+		staleAnswers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anycastd_cache_stale_answers_total",
+			Help: "Client questions answered from expired entries (RFC 8767 serve-stale).",
+		}),
+		prefetches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anycastd_cache_prefetches_total",
+			Help: "Cache entries refreshed in the background before they expired.",
+		}),
+		tcpRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anycastd_tcp_connections_rejected_total",
+			Help: "Client TCP connections closed at once because max_tcp_connections were open.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.cacheHits, m.cacheMisses, m.upstream, m.cacheBytesFn} {
+	for _, c := range []prometheus.Collector{m.queries, m.cacheHits, m.cacheMisses, m.upstream, m.cacheBytesFn, m.staleAnswers, m.prefetches, m.tcpRejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register resolver metrics: %w", err)
 		}

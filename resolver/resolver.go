@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +24,7 @@ type Resolver struct {
 	cache   *cache
 	up      *upstream
 	flights singleflight.Group
+	cookies *cookies
 	now     func() time.Time
 
 	answered atomic.Uint64 // client queries answered, for QueryCount
@@ -54,7 +54,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 		now:   time.Now,
 		ready: make(chan struct{}),
 	}
-	r.cache, err = newCache(cfg.CacheBytes, func() time.Time { return r.now() })
+	r.cache, err = newCache(cacheConfig{
+		maxBytes:   cfg.CacheBytes,
+		minTTL:     cfg.MinTTL,
+		serveStale: max(cfg.ServeStale, 0),
+	}, func() time.Time { return r.now() })
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +70,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 	if err != nil {
 		return nil, err
 	}
+	r.cookies = newCookies()
 	return r, nil
 }
 
@@ -75,34 +80,28 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 // for negative answers, the SOA in Ns. An error means the question could not
 // be answered (the listeners turn it into SERVFAIL). Each caller gets its
 // own copy of the message.
+//
+// Cache hits, serve-stale and prefetch are in stale.go (lookup); a stale
+// answer comes back like a fresh one here, with TTLs of 30s.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error) {
-	if _, ok := dns.IsDomainName(q.Name); !ok || !dns.IsFqdn(q.Name) {
-		return nil, fmt.Errorf("resolve %q: not a fully qualified domain name", q.Name)
+	a, err := r.lookup(ctx, q)
+	if err != nil {
+		return nil, err
 	}
-	q.Name = strings.ToLower(q.Name)
-	if m, ok := r.cache.get(answerKey(q)); ok {
-		r.m.cacheHits.Inc()
-		m.Question = []dns.Question{q}
-		return m, nil
-	}
-	r.m.cacheMisses.Inc()
+	return a.msg, nil
+}
+
+// flight starts, or joins, the resolution of q (lowercase) from the
+// authorities; lookup decides when to wait for it.
+func (r *Resolver) flight(ctx context.Context, q dns.Question) <-chan singleflight.Result {
 	key := fmt.Sprintf("%s/%d/%d", q.Name, q.Qtype, q.Qclass)
-	ch := r.flights.DoChan(key, func() (any, error) {
+	return r.flights.DoChan(key, func() (any, error) {
 		// The flight outlives the caller who started it: others may have
 		// joined, and the answer is worth caching either way.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ResolveTimeout)
 		defer cancel()
 		return r.resolve(fctx, q, r.newBudget())
 	})
-	select {
-	case <-ctx.Done():
-		return nil, fmt.Errorf("resolve %s: %w", q.Name, ctx.Err())
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*dns.Msg).Copy(), nil
-	}
 }
 
 // QueryCount returns how many client queries the listeners have answered,
@@ -136,11 +135,9 @@ func (r *Resolver) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, len(ls.servers))
-	for _, s := range ls.servers {
-		go func() { errc <- s.ActivateAndServe() }()
-	}
-	for range ls.servers {
+	errc := make(chan error, ls.count())
+	ls.serve(errc)
+	for range ls.count() {
 		select {
 		case <-ls.started:
 		case err := <-errc:

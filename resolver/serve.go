@@ -2,7 +2,10 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
+	"net"
+	"net/netip"
 
 	"github.com/miekg/dns"
 )
@@ -15,7 +18,7 @@ type handler struct {
 }
 
 func (h handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	resp := h.r.respond(req, h.proto == "udp")
+	resp := h.r.respond(req, addrOf(w.RemoteAddr()), h.proto == "udp")
 	if resp == nil {
 		return
 	}
@@ -24,18 +27,36 @@ func (h handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		h.r.log.Debug("write answer failed", "proto", h.proto)
 		return
 	}
-	h.r.answered.Add(1)
+	h.r.count(h.proto, req, resp)
+}
+
+// count records one answered client query.
+func (r *Resolver) count(proto string, req, resp *dns.Msg) {
+	r.answered.Add(1)
 	var qtype uint16
 	if len(req.Question) > 0 {
 		qtype = req.Question[0].Qtype
 	}
-	h.r.m.queries.WithLabelValues(h.proto, qtypeLabel(qtype), rcodeLabel(resp.Rcode)).Inc()
+	r.m.queries.WithLabelValues(proto, qtypeLabel(qtype), rcodeLabel(resp.Rcode)).Inc()
 }
 
-// respond builds the answer to req, sized for the transport; nil means
-// send nothing. It never panics on a parsed message: a bug here must cost
-// one SERVFAIL, not the process.
-func (r *Resolver) respond(req *dns.Msg, udp bool) (resp *dns.Msg) {
+// addrOf returns the IP of a client's net.Addr, unmapped; the zero Addr if
+// it has none. It lives only as long as the query.
+func addrOf(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// respond builds the answer to req from client, sized for the transport;
+// nil means send nothing. client is used for the allow list and the cookie
+// hash, in memory only. It never panics on a parsed message: a bug here
+// must cost one SERVFAIL, not the process.
+func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) (resp *dns.Msg) {
 	if req.Response {
 		return nil // never answer answers: that is how reflection loops start
 	}
@@ -43,6 +64,12 @@ func (r *Resolver) respond(req *dns.Msg, udp bool) (resp *dns.Msg) {
 		if p := recover(); p != nil {
 			r.log.Error("panic answering query", "err", p)
 			resp = new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
+			if opt, bad := clientOPT(req); opt != nil && !bad {
+				o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+				o.SetUDPSize(serverUDPSize)
+				o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "internal error"})
+				resp.Extra = []dns.RR{o}
+			}
 		}
 	}()
 	resp = new(dns.Msg)
@@ -55,69 +82,149 @@ func (r *Resolver) respond(req *dns.Msg, udp bool) (resp *dns.Msg) {
 		resp.Rcode = dns.RcodeFormatError
 		return resp
 	}
-	size := dns.MinMsgSize
+	size := dns.MinMsgSize // RFC 1035: 512 bytes without EDNS
+	var ropt *dns.OPT
 	if opt != nil {
 		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), serverUDPSize)
-		resp.Extra = append(resp.Extra, r.replyOPT(opt))
+		ropt = r.replyOPT(opt)
+		resp.Extra = append(resp.Extra, ropt)
 		if opt.Version() != 0 {
 			resp.Rcode = dns.RcodeBadVers
 			return resp
 		}
+		if !r.answerCookie(opt, ropt, client) {
+			resp.Rcode = dns.RcodeFormatError // RFC 7873 section 5.2.2
+			return resp
+		}
 	}
-	r.fill(resp, req)
+	var ede *dns.EDNS0_EDE
+	if !r.allowed(client) {
+		resp.Rcode = dns.RcodeRefused
+		ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeProhibited}
+	} else {
+		ede = r.fill(resp, req)
+	}
+	if ede == nil && resp.Rcode == dns.RcodeServerFailure {
+		// Every SERVFAIL says why, even one no path explained.
+		ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "resolution failed"}
+	}
+	if ede != nil && ropt != nil {
+		ropt.Option = append(ropt.Option, ede)
+	}
 	if udp {
 		resp.Truncate(size)
 	}
 	return resp
 }
 
-// fill sets the rcode and sections of resp for the question of req.
-func (r *Resolver) fill(resp, req *dns.Msg) {
+// allowed reports whether client may use the resolver (Config.Allow).
+func (r *Resolver) allowed(client netip.Addr) bool {
+	if len(r.cfg.Allow) == 0 {
+		return true
+	}
+	for _, p := range r.cfg.Allow {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
+}
+
+// answerCookie handles a client's COOKIE option (RFC 7873 section 5.2): a
+// well-formed one gets a server cookie in ropt, fresh unless the client
+// echoed a valid one of ours, which is then renewed once it is half an hour
+// old (RFC 9018 section 4.3). It returns false for a malformed option
+// (FORMERR). A query without a cookie, or with a wrong server cookie, is
+// answered normally: cookies are not required.
+func (r *Resolver) answerCookie(opt, ropt *dns.OPT, client netip.Addr) bool {
+	raw, present := cookieOption(opt)
+	if !present {
+		for _, o := range opt.Option {
+			if o.Option() == dns.EDNS0COOKIE {
+				return false // present but not even hex-decodable
+			}
+		}
+		return true
+	}
+	if len(raw) != clientCookieLen && (len(raw) < clientCookieLen+8 || len(raw) > clientCookieLen+maxServerCookie) {
+		return false
+	}
+	cc, sc := raw[:clientCookieLen], raw[clientCookieLen:]
+	now := r.now()
+	if r.cookies.validServerCookie(cc, sc, client, now) && now.Unix()-int64(binary.BigEndian.Uint32(sc[4:8])) < 1800 {
+		ropt.Option = append(ropt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(raw)})
+		return true
+	}
+	out := append(append([]byte(nil), cc...), r.cookies.serverCookie(cc, client, now)...)
+	ropt.Option = append(ropt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(out)})
+	return true
+}
+
+// anyTTL is the TTL of the synthesised RFC 8482 answer.
+const anyTTL = 3600
+
+// fill sets the rcode and sections of resp for the question of req. It
+// returns the Extended DNS Error to attach, if any.
+func (r *Resolver) fill(resp, req *dns.Msg) *dns.EDNS0_EDE {
 	switch {
 	case req.Opcode != dns.OpcodeQuery:
 		resp.Rcode = dns.RcodeNotImplemented
-		return
+		return nil
 	case len(req.Question) != 1:
 		resp.Rcode = dns.RcodeFormatError
-		return
+		return nil
 	}
 	q := req.Question[0]
 	switch {
 	case q.Qclass != dns.ClassINET:
 		resp.Rcode = dns.RcodeRefused
-		return
+		return nil
 	case q.Qtype == dns.TypeOPT:
 		resp.Rcode = dns.RcodeFormatError
-		return
+		return nil
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		resp.Rcode = dns.RcodeNotImplemented
-		return
+		return nil
+	case q.Qtype == dns.TypeANY:
+		// RFC 8482 section 4.2: one synthesised HINFO RRset instead of
+		// everything at the name. No upstream query, so ANY is neither an
+		// amplifier nor a way to make us ask authorities for it.
+		resp.Answer = []dns.RR{&dns.HINFO{
+			Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: anyTTL},
+			Cpu: "RFC8482",
+		}}
+		return nil
 	}
 	var (
-		m   *dns.Msg
+		a   answer
 		err error
 	)
 	if req.RecursionDesired {
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ResolveTimeout)
 		defer cancel()
-		m, err = r.Resolve(ctx, q)
+		a, err = r.lookup(ctx, q)
 	} else {
 		// RD=0: what the cache holds, and no recursion on the client's
 		// behalf.
 		var ok bool
-		if m, ok = r.cached(q); !ok {
+		if a.msg, ok = r.cached(q); !ok {
 			resp.Rcode = dns.RcodeRefused
-			return
+			return nil
 		}
 	}
 	if err != nil {
 		r.log.Debug("resolve failed", "qname", q.Name, "qtype", dns.TypeToString[q.Qtype], "err", err)
 		resp.Rcode = dns.RcodeServerFailure
-		return
+		code, text := edeOf(err)
+		return &dns.EDNS0_EDE{InfoCode: code, ExtraText: text}
 	}
-	resp.Rcode = m.Rcode
-	resp.Answer = m.Answer
-	resp.Ns = m.Ns
+	resp.Rcode = a.msg.Rcode
+	resp.Answer = a.msg.Answer
+	resp.Ns = a.msg.Ns
+	if a.stale {
+		return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeStaleAnswer}
+	}
+	return nil
 }
 
 // cached is Resolve without recursion.
@@ -126,7 +233,7 @@ func (r *Resolver) cached(q dns.Question) (*dns.Msg, bool) {
 		return nil, false
 	}
 	q.Name = dns.CanonicalName(q.Name)
-	m, ok := r.cache.get(answerKey(q))
+	m, _, ok := r.cache.lookup(answerKey(q))
 	if ok {
 		r.m.cacheHits.Inc()
 	} else {
