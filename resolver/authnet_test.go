@@ -126,7 +126,7 @@ type zone struct {
 func mkZone(t testing.TB, origin string, records ...string) *zone {
 	t.Helper()
 	z := &zone{origin: dns.Fqdn(origin)}
-	z.rrs = append(z.rrs, mustRR(t, z.origin+" 300 IN SOA ns."+z.origin+" h.example. 1 3600 600 86400 60"))
+	z.rrs = append(z.rrs, mustRR(t, z.origin+" 300 IN SOA ns.invalid. h.example. 1 3600 600 86400 60"))
 	for _, s := range records {
 		z.rrs = append(z.rrs, mustRR(t, s))
 	}
