@@ -28,7 +28,7 @@ func TestDifferential(t *testing.T) {
 	}
 	queries := readQueries(t, "testdata/queries.txt")
 	allowed := readDifferences(t, "testdata/differences")
-	in := setupInternet(t, testLog(t))
+	in := setupInternet(t, labConfig, testLog(t))
 	startUnbound(t, in, unboundAddr)
 	startResolver(t, in, anycastdAddr, testLog(t))
 

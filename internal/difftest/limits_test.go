@@ -22,7 +22,7 @@ func TestNXNSLimit(t *testing.T) {
 	if !inNamespace(t) {
 		return
 	}
-	in := setupInternet(t, testLog(t))
+	in := setupInternet(t, labConfig, testLog(t))
 	tests := []struct {
 		name string
 		sink time.Duration // latency of ns.sink.net.

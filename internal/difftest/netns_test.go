@@ -74,7 +74,7 @@ func inNamespace(t *testing.T) bool {
 
 // setupInternet brings lo up in the namespace, adds the mini internet's
 // addresses and starts it on port 53.
-func setupInternet(t *testing.T, log *slog.Logger) *mininet.Internet {
+func setupInternet(t *testing.T, cfg mininet.Config, log *slog.Logger) *mininet.Internet {
 	t.Helper()
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
@@ -83,7 +83,7 @@ func setupInternet(t *testing.T, log *slog.Logger) *mininet.Internet {
 	if err := netlink.LinkSetUp(lo); err != nil {
 		t.Fatalf("lo up: %v", err)
 	}
-	for _, a := range mininet.Addrs(labConfig) {
+	for _, a := range mininet.Addrs(cfg) {
 		ipnet := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}
 		// nodad: a tentative address drops packets until DAD has run.
 		if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: ipnet, Flags: unix.IFA_F_NODAD}); err != nil {
@@ -93,7 +93,7 @@ func setupInternet(t *testing.T, log *slog.Logger) *mininet.Internet {
 	if err := waitNotTentative(lo); err != nil {
 		t.Fatal(err)
 	}
-	in, err := mininet.New(labConfig, log)
+	in, err := mininet.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
