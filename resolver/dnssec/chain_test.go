@@ -73,11 +73,11 @@ func TestNegativeAnchors(t *testing.T) {
 	}
 	v := newTestValidator(t, Config{Anchors: a, Insecure: []string{"corp.example", "broken.test."}})
 	for name, want := range map[string]Status{
-		"www.example.com.":         Secure,
-		"corp.example.":            Insecure,
-		"a.b.corp.example.":        Insecure,
-		"x.signed.corp.example.":   Secure, // a deeper positive anchor wins
-		"BROKEN.test.":             Insecure,
+		"www.example.com.":        Secure,
+		"corp.example.":           Insecure,
+		"a.b.corp.example.":       Insecure,
+		"x.signed.corp.example.":  Secure, // a deeper positive anchor wins
+		"BROKEN.test.":            Insecure,
 		"notbroken.test.example.": Secure,
 	} {
 		if _, _, st := v.Anchor(name); st != want {

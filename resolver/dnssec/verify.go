@@ -24,10 +24,10 @@ func (f *failure) note(rank int, code uint16, format string, args ...any) {
 
 // Ranks for failure.note: later stages explain more.
 const (
-	rankMissing     = iota // no RRSIG at all
-	rankMismatch           // RRSIG unusable on its face
-	rankTimeOrKey          // outside its validity, or its key is absent
-	rankCrypto             // a verification ran and failed
+	rankMissing   = iota // no RRSIG at all
+	rankMismatch         // RRSIG unusable on its face
+	rankTimeOrKey        // outside its validity, or its key is absent
+	rankCrypto           // a verification ran and failed
 )
 
 // VerifyRRset checks rrset against its signatures with keys, the
