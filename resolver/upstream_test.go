@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // blackhole binds UDP on a fresh 127.0.0.x address at port and never
@@ -92,22 +93,32 @@ func TestUpstreamTimeoutTriesNextServer(t *testing.T) {
 	}
 }
 
-// TestUpstreamMatchesIDAndQuestion has a server send a reply with the wrong
-// ID and one with the wrong question before the right one: only the last
-// may be accepted.
+// TestUpstreamMatchesIDAndQuestion has a server send a reply from another
+// port, one with the wrong ID and one with the wrong question before the
+// right one: only the last may be accepted, and the others are counted.
 func TestUpstreamMatchesIDAndQuestion(t *testing.T) {
+	spoofPort := mustRR(t, "www.example.com. 60 IN A 192.0.2.65")
 	spoofID := mustRR(t, "www.example.com. 60 IN A 192.0.2.66")
 	spoofQ := mustRR(t, "www.example.com. 60 IN A 192.0.2.67")
 	real := mustRR(t, "www.example.com. 60 IN A 192.0.2.1")
+	other, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
 	addr := fakeAuth(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		wrongPort := new(dns.Msg).SetReply(req)
+		wrongPort.Answer = []dns.RR{spoofPort}
+		wire, _ := wrongPort.Pack()
+		other.WriteTo(wire, w.RemoteAddr())
 		bad := new(dns.Msg).SetReply(req)
 		bad.Id = req.Id + 1
 		bad.Answer = []dns.RR{spoofID}
 		w.WriteMsg(bad)
-		other := new(dns.Msg).SetReply(req)
-		other.Question[0].Name = "evil.example."
-		other.Answer = []dns.RR{spoofQ}
-		w.WriteMsg(other)
+		otherQ := new(dns.Msg).SetReply(req)
+		otherQ.Question[0].Name = "evil.example."
+		otherQ.Answer = []dns.RR{spoofQ}
+		w.WriteMsg(otherQ)
 		good := new(dns.Msg).SetReply(req)
 		good.Answer = []dns.RR{real}
 		w.WriteMsg(good)
@@ -119,6 +130,15 @@ func TestUpstreamMatchesIDAndQuestion(t *testing.T) {
 	}
 	if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
 		t.Errorf("accepted %v, want the matching answer 192.0.2.1", m.Answer)
+	}
+	for _, reason := range []string{"id", "question"} {
+		var pb dto.Metric
+		if err := u.mismatched.WithLabelValues(reason).Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		if got := pb.GetCounter().GetValue(); got != 1 {
+			t.Errorf("mismatched{reason=%q} = %v, want 1", reason, got)
+		}
 	}
 }
 
