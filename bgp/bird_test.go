@@ -56,6 +56,9 @@ type birdNeighbor struct {
 	IPv6      bool
 	Password  string
 	AddPathTx bool
+	// TTLSecurity turns on GTSM at BIRD: it sends with TTL 255 and, for
+	// these multihop sessions (default hop count 64), accepts TTL >= 192.
+	TTLSecurity bool
 }
 
 // birdConfig renders a BIRD 2 configuration with one BGP protocol per
@@ -97,6 +100,9 @@ func birdConfig(routerID string, ns []birdNeighbor, static4 []string) string {
 		b.WriteString("  error wait time 1, 10;\n  connect retry time 1;\n")
 		if n.Password != "" {
 			fmt.Fprintf(&b, "  password %q;\n", n.Password)
+		}
+		if n.TTLSecurity {
+			b.WriteString("  ttl security yes;\n")
 		}
 		fmt.Fprintf(&b, "  %s {\n    import all;\n", fam)
 		if len(static4) > 0 && !n.IPv6 {

@@ -35,6 +35,12 @@ type Config struct {
 	// speaker wants: it never fights another daemon for port 179.
 	ListenPort int32
 	Peers      []Peer
+	// APIListen, when set, serves GoBGP's gRPC API on this address so the
+	// standard `gobgp` CLI can inspect the embedded speaker
+	// (`gobgp -u 127.0.0.1 -p 50051 neighbor`). It must be a loopback
+	// IP and port ("127.0.0.1:50051", "[::1]:50051"): the API has no
+	// authentication. Only read methods are served (see api.go).
+	APIListen string
 }
 
 // Peer is one BGP neighbour.
@@ -47,6 +53,12 @@ type Peer struct {
 	HoldTime     time.Duration // default 9s; 0 means default, else >= 3s
 	Keepalive    time.Duration // default 3s; must be below HoldTime
 	Multihop     uint8         // optional eBGP multihop TTL; 0 = directly connected
+	// TTLSecurity turns on GTSM (RFC 5082): packets go out with TTL 255
+	// and the kernel drops any segment of the session that arrives with a
+	// TTL below 255 (directly connected) or 256-Multihop (multihop), so a
+	// spoofer further away cannot reach the BGP socket. The router must
+	// do the same (BIRD: `ttl security yes`, FRR: `ttl-security hops`).
+	TTLSecurity bool
 }
 
 // Route is one locally originated prefix with the attributes to announce it
@@ -99,7 +111,28 @@ func (c Config) Validate() error {
 		}
 		seen[p.Address] = true
 	}
+	if c.APIListen != "" {
+		if err := validateAPIListen(c.APIListen); err != nil {
+			errs = append(errs, fmt.Errorf("api_listen: %w", err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// validateAPIListen accepts only a loopback IP literal with a port: the
+// gRPC API has no authentication, so it must never face a network.
+func validateAPIListen(s string) error {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not an IP:port (use 127.0.0.1:50051 or [::1]:50051): %w", s, err)
+	}
+	if !ap.Addr().Unmap().IsLoopback() || ap.Addr().Zone() != "" {
+		return fmt.Errorf("%v is not a loopback address; the API has no authentication and must stay on the host", ap.Addr())
+	}
+	if ap.Port() == 0 {
+		return fmt.Errorf("%q: port must be set", s)
+	}
+	return nil
 }
 
 func (p Peer) validate() error {
@@ -122,6 +155,16 @@ func (p Peer) validate() error {
 		errs = append(errs, fmt.Errorf("keepalive: %v must be whole seconds, at least 1s and below hold_time %v", keepalive, hold))
 	}
 	return errors.Join(errs...)
+}
+
+// minTTL is the lowest TTL GTSM accepts from the peer: 255 when directly
+// connected, 256-Multihop when the peer is Multihop hops away (the same as
+// FRR's `ttl-security hops N`).
+func (p Peer) minTTL() uint32 {
+	if p.Multihop > 1 {
+		return 256 - uint32(p.Multihop)
+	}
+	return 255
 }
 
 // timers returns the hold time and keepalive with defaults filled in.

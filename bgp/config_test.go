@@ -40,6 +40,16 @@ func TestConfigValidate(t *testing.T) {
 		}, []string{"peers[0]: keepalive"}},
 		{"short hold gets a fitting default keepalive", func(c *Config) { c.Peers[0].HoldTime = 3 * time.Second }, nil},
 		{"duplicate peer", func(c *Config) { c.Peers = append(c.Peers, c.Peers[0]) }, []string{"peers[2]: duplicate address"}},
+		{"api on IPv4 loopback", func(c *Config) { c.APIListen = "127.0.0.1:50051" }, nil},
+		{"api on IPv6 loopback", func(c *Config) { c.APIListen = "[::1]:50051" }, nil},
+		{"api on a public address", func(c *Config) { c.APIListen = "198.18.1.2:50051" }, []string{"api_listen: 198.18.1.2 is not a loopback"}},
+		{"api on all addresses", func(c *Config) { c.APIListen = "0.0.0.0:50051" }, []string{"api_listen: 0.0.0.0 is not a loopback"}},
+		{"api on all addresses v6", func(c *Config) { c.APIListen = "[::]:50051" }, []string{"api_listen: :: is not a loopback"}},
+		{"api by name", func(c *Config) { c.APIListen = "localhost:50051" }, []string{"api_listen: \"localhost:50051\" is not an IP:port"}},
+		{"api without port", func(c *Config) { c.APIListen = "127.0.0.1" }, []string{"api_listen"}},
+		{"api port zero", func(c *Config) { c.APIListen = "127.0.0.1:0" }, []string{"api_listen: \"127.0.0.1:0\": port must be set"}},
+		{"api unix socket", func(c *Config) { c.APIListen = "unix:///run/gobgp.sock" }, []string{"api_listen"}},
+		{"ttl security with multihop", func(c *Config) { c.Peers[0].TTLSecurity = true; c.Peers[0].Multihop = 2 }, nil},
 		{"all problems at once", func(c *Config) { c.ASN = 0; c.Peers[1].ASN = 0 }, []string{"asn: must not be 0", "peers[1]: asn"}},
 	}
 	for _, tc := range tests {
@@ -63,6 +73,37 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPeerMinTTL(t *testing.T) {
+	for _, tc := range []struct {
+		multihop uint8
+		want     uint32
+	}{{0, 255}, {1, 255}, {2, 254}, {64, 192}, {255, 1}} {
+		if got := (Peer{Multihop: tc.multihop, TTLSecurity: true}).minTTL(); got != tc.want {
+			t.Errorf("multihop %d: min TTL %d, want %d", tc.multihop, got, tc.want)
+		}
+		ap := apiPeer(Peer{Address: netip.MustParseAddr("198.18.1.1"), ASN: 1, Multihop: tc.multihop, TTLSecurity: true})
+		if ts := ap.GetTtlSecurity(); !ts.GetEnabled() || ts.GetTtlMin() != tc.want {
+			t.Errorf("multihop %d: GoBGP TtlSecurity %v, want enabled with ttl_min %d", tc.multihop, ts, tc.want)
+		}
+	}
+	if ap := apiPeer(Peer{Address: netip.MustParseAddr("198.18.1.1"), ASN: 1}); ap.GetTtlSecurity() != nil {
+		t.Errorf("TTL security set without TTLSecurity: %v", ap.GetTtlSecurity())
+	}
+}
+
+func TestReadOnlyMethod(t *testing.T) {
+	for m, want := range map[string]bool{
+		"/apipb.GobgpApi/ListPeer": true, "/apipb.GobgpApi/GetBgp": true, "/apipb.GobgpApi/ListPath": true,
+		"/apipb.GobgpApi/WatchEvent": true, "/apipb.GobgpApi/AddPath": false, "/apipb.GobgpApi/DeletePeer": false,
+		"/apipb.GobgpApi/StopBgp": false, "/apipb.GobgpApi/AddPathStream": false, "/apipb.GobgpApi/ResetPeer": false,
+		"/apipb.GobgpApi/SetLogLevel": false, "/apipb.GobgpApi/ShutdownPeer": false,
+	} {
+		if got := readOnlyMethod(m); got != want {
+			t.Errorf("readOnlyMethod(%s) = %v, want %v", m, got, want)
+		}
 	}
 }
 

@@ -102,7 +102,15 @@ func (s *Speaker) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 
-	srv := server.NewBgpServer(server.LoggerOption(newLogAdapter(s.log)))
+	opts := []server.ServerOption{server.LoggerOption(newLogAdapter(s.log))}
+	if s.cfg.APIListen != "" {
+		apiOpts, err := apiServerOptions(s.cfg.APIListen)
+		if err != nil {
+			return fmt.Errorf("start bgp: %w", err)
+		}
+		opts = append(opts, apiOpts...)
+	}
+	srv := server.NewBgpServer(opts...)
 	// GoBGP's Serve loop has no way to end; after Stop it idles. One
 	// goroutine per Run is the price of embedding it.
 	go srv.Serve()
@@ -207,6 +215,11 @@ func apiPeer(p Peer) *api.Peer {
 	}
 	if p.Multihop > 0 {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.Multihop)}
+	}
+	if p.TTLSecurity {
+		// GoBGP then sends with TTL 255 (overriding the multihop TTL)
+		// and sets IP_MINTTL / IPV6_MINHOPCOUNT on the socket.
+		ap.TtlSecurity = &api.TtlSecurity{Enabled: true, TtlMin: p.minTTL()}
 	}
 	return ap
 }

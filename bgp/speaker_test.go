@@ -64,6 +64,10 @@ type labOptions struct {
 	addPathTx bool
 	noIPv6    bool
 	initial   []Route // given to Set before Run starts
+	// ttlSecurity and birdTTLSecurity turn on GTSM at the speaker and at
+	// BIRD, independently, so tests can show a one-sided setup fails.
+	ttlSecurity, birdTTLSecurity bool
+	apiListen                    string // Config.APIListen
 }
 
 func newLab(t *testing.T, o labOptions) *lab {
@@ -73,24 +77,26 @@ func newLab(t *testing.T, o labOptions) *lab {
 	ns := []birdNeighbor{{
 		Name: "anycastd4", Local: "127.0.0.1", Port: p4, Neighbor: "127.0.0.2",
 		LocalASN: birdASN, PeerASN: speakerASN, Password: o.password, AddPathTx: o.addPathTx,
+		TTLSecurity: o.birdTTLSecurity,
 	}}
 	peers := []Peer{{
 		Address: netip.MustParseAddr("127.0.0.1"), ASN: birdASN, Port: uint16(p4),
-		LocalAddress: netip.MustParseAddr("127.0.0.2"), Password: o.password,
+		LocalAddress: netip.MustParseAddr("127.0.0.2"), Password: o.password, TTLSecurity: o.ttlSecurity,
 	}}
 	if !o.noIPv6 {
 		p6 := freePort(t, "::1")
 		ns = append(ns, birdNeighbor{
 			Name: "anycastd6", Local: "::1", Port: p6, Neighbor: "::1",
 			LocalASN: birdASN, PeerASN: speakerASN, IPv6: true, Password: o.password,
+			TTLSecurity: o.birdTTLSecurity,
 		})
 		peers = append(peers, Peer{
 			Address: netip.MustParseAddr("::1"), ASN: birdASN, Port: uint16(p6),
-			LocalAddress: netip.MustParseAddr("::1"), Password: o.password,
+			LocalAddress: netip.MustParseAddr("::1"), Password: o.password, TTLSecurity: o.ttlSecurity,
 		})
 	}
 	b := startBird(t, birdConfig("127.0.0.1", ns, o.static4))
-	s := New(Config{ASN: speakerASN, RouterID: netip.MustParseAddr("127.0.0.2"), Peers: peers}, testLogger(t))
+	s := New(Config{ASN: speakerASN, RouterID: netip.MustParseAddr("127.0.0.2"), Peers: peers, APIListen: o.apiListen}, testLogger(t))
 	if o.initial != nil {
 		if err := s.Set(context.Background(), o.initial); err != nil {
 			t.Fatalf("Set before Run: %v", err)
