@@ -51,8 +51,10 @@ func (n *Node) serveControl(ctx context.Context, l net.Listener) error {
 		n.handleCommand(func(l *loop) (control.Result, error) { return l.drainCmd(force) })(w, r)
 	})
 	mux.HandleFunc("POST /v1/undrain", n.handleCommand(func(l *loop) (control.Result, error) { return l.undrainCmd() }))
+	mux.HandleFunc("POST /v1/cache/flush", n.handleCacheFlush)
+	mux.HandleFunc("GET /v1/cache/stats", n.handleCacheStats)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain", r.Method, r.URL.Path)})
+		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush, GET /v1/cache/stats", r.Method, r.URL.Path)})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -3,6 +3,8 @@
 //	anycastctl [-socket PATH] status [--json]
 //	anycastctl [-socket PATH] drain
 //	anycastctl [-socket PATH] undrain
+//	anycastctl [-socket PATH] cache flush [NAME [--subtree]]
+//	anycastctl [-socket PATH] cache stats [--json]
 //
 // Exit codes: 0 done (also "already drained"), 1 the node refused or failed
 // the command, 2 usage error, 3 the node could not be reached.
@@ -37,6 +39,12 @@ Commands:
                     drained; --force drains even the last announcer of a
                     service prefix (refused otherwise: exit 1)
   undrain           return to rotation; routes come back once health checks pass
+  cache flush [NAME [--subtree]]
+                    drop cached answers: all of them; or every type of NAME
+                    and its delegation; or NAME and every name below it
+  cache stats [--json]
+                    entries, bytes, capacity, hits, misses, hit ratio,
+                    stale answers served, prefetches, evictions
   help              this text
 
 Flags:
@@ -97,11 +105,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = runDrain(ctx, c, rest, stdout)
 	case "undrain":
 		err = runSimple(ctx, "undrain", rest, c.Undrain, stdout)
+	case "cache":
+		err = runCache(ctx, c, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		return &exitError{2, fmt.Errorf("unknown command %q: known commands are status, drain, undrain, help", cmd)}
+		return &exitError{2, fmt.Errorf("unknown command %q: known commands are status, drain, undrain, cache, help", cmd)}
 	}
 	if err != nil {
 		var ee *exitError

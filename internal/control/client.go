@@ -65,9 +65,24 @@ func (c *Client) Undrain(ctx context.Context) (*Result, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://anycastd"+path, bytes.NewReader(nil))
+	return c.send(ctx, method, path, nil, out)
+}
+
+// send is do with in, unless nil, as the JSON request body.
+func (c *Client) send(ctx context.Context, method, path string, in, out any) error {
+	var reqBody []byte
+	if in != nil {
+		var err error
+		if reqBody, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode %s request: %w", path, err)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://anycastd"+path, bytes.NewReader(reqBody))
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

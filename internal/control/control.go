@@ -4,7 +4,8 @@
 // `anycastctl status --json` and the daemon in step.
 //
 // The transport is HTTP/1.1 over the unix socket (mode 0600): requests are
-// GET /v1/status, POST /v1/drain and POST /v1/undrain. Errors come back as
+// GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush
+// (body CacheFlushRequest) and GET /v1/cache/stats. Errors come back as
 // {"error": "..."} with a non-2xx status.
 package control
 
