@@ -64,6 +64,12 @@ type BGPConfig struct {
 	RouterID   netip.Addr   `json:"router_id"`
 	ListenPort int32        `json:"listen_port"` // -1: do not accept incoming sessions
 	Peers      []PeerConfig `json:"peers"`
+	// Fleet safety (config_fleet.go).
+	Guard      bool             `json:"guard"`
+	Attributes AttributesConfig `json:"attributes"`
+	Damping    DampingConfig    `json:"damping"`
+	RiseJitter time.Duration    `json:"rise_jitter"`
+	APIListen  string           `json:"api_listen"` // GoBGP gRPC API, loopback only; "" off
 }
 
 // PeerConfig is one BGP neighbour.
@@ -75,17 +81,19 @@ type PeerConfig struct {
 	Password     string        `json:"password"` // TCP MD5; "" for none
 	HoldTime     time.Duration `json:"hold_time"`
 	Keepalive    time.Duration `json:"keepalive"`
-	Multihop     uint8         `json:"multihop"` // 0: directly connected
+	Multihop     uint8         `json:"multihop"`     // 0: directly connected
+	TTLSecurity  bool          `json:"ttl_security"` // GTSM, RFC 5082
 }
 
 // HealthConfig drives the node's health checks.
 type HealthConfig struct {
-	Interval   time.Duration `json:"interval"`
-	Timeout    time.Duration `json:"timeout"`
-	Rise       int           `json:"rise"`
-	Fall       int           `json:"fall"`
-	CanaryName string        `json:"canary_name"` // FQDN
-	CanaryType string        `json:"canary_type"` // upper-case mnemonic, a key of dns.StringToType
+	Interval   time.Duration   `json:"interval"`
+	Timeout    time.Duration   `json:"timeout"`
+	Rise       int             `json:"rise"`
+	Fall       int             `json:"fall"`
+	CanaryName string          `json:"canary_name"` // FQDN
+	CanaryType string          `json:"canary_type"` // upper-case mnemonic, a key of dns.StringToType
+	Degrading  DegradingConfig `json:"degrading"`
 }
 
 // MetricsConfig is the Prometheus endpoint.
@@ -95,8 +103,10 @@ type MetricsConfig struct {
 
 // DrainConfig times a drain.
 type DrainConfig struct {
-	LameDuck time.Duration `json:"lame_duck"` // listeners keep serving this long after withdrawal
-	Timeout  time.Duration `json:"timeout"`   // withdraw at the latest after this long
+	LameDuck  time.Duration `json:"lame_duck"`  // listeners keep serving this long after withdrawal
+	Timeout   time.Duration `json:"timeout"`    // withdraw at the latest after this long
+	MinQPS    float64       `json:"min_qps"`    // withdraw once client queries fall to this rate
+	IdleAfter time.Duration `json:"idle_after"` // this long at or below min_qps counts as quiet
 }
 
 // LogConfig selects the daemon's log output.
@@ -118,11 +128,12 @@ func defaultConfig() Config {
 		Node:     NodeConfig{StateDir: DefaultStateDir, ControlSocket: DefaultControlSocket},
 		Service:  ServiceConfig{Interface: "lo", Port: 53},
 		Resolver: ResolverConfig{CacheSize: DefaultCacheSize, UpstreamTimeout: 1500 * time.Millisecond, UpstreamPort: 53},
-		BGP:      BGPConfig{ListenPort: -1},
-		Health:   HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS"},
-		Metrics:  MetricsConfig{Listen: DefaultMetricsListen},
-		Drain:    DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second},
-		Log:      LogConfig{Level: "info", Format: "text"},
+		BGP:      defaultBGP(),
+		Health: HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS",
+			Degrading: defaultDegrading()},
+		Metrics: MetricsConfig{Listen: DefaultMetricsListen},
+		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second, MinQPS: 5, IdleAfter: time.Second},
+		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -311,6 +322,11 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 						c.BGP.Peers = append(c.BGP.Peers, d.peer(n, p))
 					})
 				}},
+				{"guard", d.boolean(&c.BGP.Guard)},
+				{"attributes", d.attributes(&c.BGP.Attributes)},
+				{"damping", d.damping(&c.BGP.Damping)},
+				{"rise_jitter", d.duration(&c.BGP.RiseJitter)},
+				{"api_listen", d.str(&c.BGP.APIListen)},
 			})
 		}},
 		{"health", func(n *yaml.Node, p string) {
@@ -328,6 +344,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 					d.str(&c.Health.CanaryType)(n, p)
 					c.Health.CanaryType = strings.ToUpper(c.Health.CanaryType)
 				}},
+				{"degrading", d.degrading(&c.Health.Degrading)},
 			})
 		}},
 		{"metrics", func(n *yaml.Node, p string) {
@@ -337,6 +354,8 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			d.mapping(n, p, fields{
 				{"lame_duck", d.duration(&c.Drain.LameDuck)},
 				{"timeout", d.duration(&c.Drain.Timeout)},
+				{"min_qps", d.float(&c.Drain.MinQPS)},
+				{"idle_after", d.duration(&c.Drain.IdleAfter)},
 			})
 		}},
 		{"log", func(n *yaml.Node, p string) {
@@ -363,6 +382,7 @@ func (d *decoder) peer(n *yaml.Node, path string) PeerConfig {
 			d.duration(&pc.Keepalive)(n, p)
 		}},
 		{"multihop", intField(d, &pc.Multihop, 0, math.MaxUint8)},
+		{"ttl_security", d.boolean(&pc.TTLSecurity)},
 	})
 	if !keepaliveSet {
 		// A third of the hold time, as RFC 4271 suggests: 3s with the
@@ -473,6 +493,7 @@ func (c *Config) problems() []*FieldError {
 
 	between(add, "drain.lame_duck", c.Drain.LameDuck, 0, 10*time.Minute)
 	between(add, "drain.timeout", c.Drain.Timeout, time.Second, time.Hour)
+	c.fleetProblems(add)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)

@@ -184,10 +184,18 @@ func TestDefaults(t *testing.T) {
 				Address: netip.MustParseAddr("198.18.1.1"), ASN: 64496, Port: 179,
 				HoldTime: 9 * time.Second, Keepalive: 3 * time.Second,
 			}},
+			Guard: true,
+			Attributes: AttributesConfig{
+				Degraded: AttrConfig{MED: 100, Prepend: 2},
+				Draining: AttrConfig{Communities: []uint32{65535 << 16}, MED: 1000, Prepend: 4},
+			},
+			Damping:    DampingConfig{Enabled: true, HalfLife: time.Minute, Suppress: 2000, Reuse: 750, MaxAnnounces: 4, Window: time.Minute},
+			RiseJitter: 2 * time.Second,
 		},
-		Health:  HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS"},
+		Health: HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS",
+			Degrading: DegradingConfig{ServfailRatio: 0.5, ServfailMin: 20, UpstreamLatency: time.Second, Clock: true}},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:9253"},
-		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second},
+		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second, MinQPS: 5, IdleAfter: time.Second},
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -72,6 +72,9 @@ func (d *damper) decay(now time.Time) {
 func (d *damper) withdrawn(now time.Time) {
 	d.decay(now)
 	d.flaps++
+	if d.perFlap == 0 {
+		return // damping off: count, never suppress
+	}
 	d.penalty = min(d.penalty+d.perFlap, d.maxPenalty)
 	if d.penalty >= d.suppressAt {
 		d.suppressed = true
@@ -87,7 +90,7 @@ func (d *damper) mayAnnounce(now time.Time) (bool, string) {
 		return false, fmt.Sprintf("flap damping: penalty %.0f, re-announce in about %s", d.penalty, wait.Round(time.Second))
 	}
 	d.trim(now)
-	if d.maxAnnounce > 0 && len(d.announces) >= d.maxAnnounce {
+	if d.maxAnnounce > 0 && d.window > 0 && len(d.announces) >= d.maxAnnounce {
 		wait := d.announces[0].Add(d.window).Sub(now)
 		return false, fmt.Sprintf("flap damping: %d re-announcements in %s, next in %s", d.maxAnnounce, d.window, wait.Round(time.Second))
 	}
@@ -113,4 +116,3 @@ func (d *damper) state(now time.Time) (penalty float64, suppressed bool, flaps i
 	d.decay(now)
 	return d.penalty, d.suppressed, d.flaps
 }
-

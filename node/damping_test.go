@@ -76,3 +76,18 @@ func TestDamperRateLimit(t *testing.T) {
 		t.Errorf("%d re-announcements within a window, want %d", allowed, pol.MaxAnnounces)
 	}
 }
+
+func TestDamperOff(t *testing.T) {
+	d := newDamper(dampingPolicy{})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 10; i++ {
+		d.withdrawn(now)
+		if ok, why := d.mayAnnounce(now); !ok {
+			t.Fatalf("damping off but re-announce refused: %s", why)
+		}
+		d.announced(now)
+	}
+	if _, _, flaps := d.state(now); flaps != 10 {
+		t.Errorf("flaps = %d, want 10 (still counted)", flaps)
+	}
+}

@@ -147,7 +147,7 @@ func (n *Node) checks() []health.Check {
 			},
 		})
 	}
-	return cs
+	return append(cs, n.degradingChecks()...)
 }
 
 // Run brings the node up and blocks until ctx is done, then runs the

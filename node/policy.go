@@ -50,7 +50,7 @@ func defaultPolicy() policy {
 		Guard:      true,
 		Damping:    defaultDamping(),
 		RiseJitter: 2 * time.Second,
-		MinQPS:     1,
+		MinQPS:     5,
 		Timeout:    30 * time.Second,
 		LameDuck:   5 * time.Second,
 		IdleAfter:  time.Second,
@@ -71,13 +71,4 @@ func (p policy) route(a routeAddr) bgp.Route {
 type routeAddr struct {
 	addr netip.Addr
 	pref pref
-}
-
-// policyFromConfig fills the policy from the config; what the config does
-// not say keeps its default.
-func policyFromConfig(cfg *Config) policy {
-	p := defaultPolicy()
-	p.LameDuck = cfg.Drain.LameDuck
-	p.Timeout = cfg.Drain.Timeout
-	return p
 }
