@@ -56,6 +56,27 @@ type ResolverConfig struct {
 	CacheSize       int64         `json:"cache_size"`   // bytes
 	UpstreamTimeout time.Duration `json:"upstream_timeout"`
 	UpstreamPort    uint16        `json:"upstream_port"`
+	ResolveTimeout  time.Duration `json:"resolve_timeout"` // one client question, all upstream work
+
+	// Cache (config_resolver.go has the defaults and validation).
+	MinTTL           time.Duration `json:"min_ttl"`
+	MaxTTL           time.Duration `json:"max_ttl"`
+	MaxNegativeTTL   time.Duration `json:"max_negative_ttl"`
+	ServeStale       time.Duration `json:"serve_stale"`        // 0 disables serve-stale
+	StaleAnswerAfter time.Duration `json:"stale_answer_after"` // 0: stale only when resolution fails
+
+	// Protocol edges.
+	TCPIdleTimeout    time.Duration  `json:"tcp_idle_timeout"`
+	MaxTCPConnections int            `json:"max_tcp_connections"`
+	Allow             []netip.Prefix `json:"allow"` // empty: everyone
+
+	// Resolution behaviour and limits.
+	QNAMEMinimisation        bool `json:"qname_minimisation"`
+	CaseRandomisation        bool `json:"case_randomisation"` // 0x20
+	MaxReferrals             int  `json:"max_referrals"`
+	MaxCNAMEChain            int  `json:"max_cname_chain"`
+	MaxGluelessPerDelegation int  `json:"max_glueless_per_delegation"`
+	MaxUpstreamQueries       int  `json:"max_upstream_queries"`
 }
 
 // BGPConfig is the embedded speaker and its peers.
@@ -127,7 +148,7 @@ func defaultConfig() Config {
 	return Config{
 		Node:     NodeConfig{StateDir: DefaultStateDir, ControlSocket: DefaultControlSocket},
 		Service:  ServiceConfig{Interface: "lo", Port: 53},
-		Resolver: ResolverConfig{CacheSize: DefaultCacheSize, UpstreamTimeout: 1500 * time.Millisecond, UpstreamPort: 53},
+		Resolver: defaultResolver(),
 		BGP:      defaultBGP(),
 		Health: HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS",
 			Degrading: defaultDegrading()},
@@ -249,6 +270,7 @@ func (c *Config) Redacted() *Config {
 	r := *c
 	r.Service.Addresses = slices.Clone(c.Service.Addresses)
 	r.BGP.Peers = slices.Clone(c.BGP.Peers)
+	r.Resolver.Allow = slices.Clone(c.Resolver.Allow)
 	for i := range r.BGP.Peers {
 		if r.BGP.Peers[i].Password != "" {
 			r.BGP.Peers[i].Password = "<redacted>"
@@ -304,13 +326,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			})
 		}},
 		{"resolver", func(n *yaml.Node, p string) {
-			d.mapping(n, p, fields{
-				{"root_hints", d.str(&c.Resolver.RootHints)},
-				{"trust_anchor", d.str(&c.Resolver.TrustAnchor)},
-				{"cache_size", d.size(&c.Resolver.CacheSize)},
-				{"upstream_timeout", d.duration(&c.Resolver.UpstreamTimeout)},
-				{"upstream_port", intField(d, &c.Resolver.UpstreamPort, 1, math.MaxUint16)},
-			})
+			d.mapping(n, p, d.resolverFields(&c.Resolver))
 		}},
 		{"bgp", func(n *yaml.Node, p string) {
 			d.mapping(n, p, fields{
@@ -439,13 +455,7 @@ func (c *Config) problems() []*FieldError {
 	}
 	port(add, "service.port", int64(c.Service.Port))
 
-	existingFile(add, "resolver.root_hints", c.Resolver.RootHints)
-	existingFile(add, "resolver.trust_anchor", c.Resolver.TrustAnchor)
-	if c.Resolver.CacheSize < 1<<20 {
-		add("resolver.cache_size", "must be at least 1MiB, got %d bytes", c.Resolver.CacheSize)
-	}
-	between(add, "resolver.upstream_timeout", c.Resolver.UpstreamTimeout, 10*time.Millisecond, 30*time.Second)
-	port(add, "resolver.upstream_port", int64(c.Resolver.UpstreamPort))
+	c.Resolver.problems(add)
 
 	asn(add, "bgp.asn", c.BGP.ASN)
 	if !c.BGP.RouterID.IsValid() {

@@ -177,7 +177,12 @@ func TestDefaults(t *testing.T) {
 			Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.53"), netip.MustParseAddr("2001:db8:53::53")},
 			Port:      53,
 		},
-		Resolver: ResolverConfig{CacheSize: 64 << 20, UpstreamTimeout: 1500 * time.Millisecond, UpstreamPort: 53},
+		Resolver: ResolverConfig{CacheSize: 64 << 20, UpstreamTimeout: 1500 * time.Millisecond, UpstreamPort: 53,
+			ResolveTimeout: 5 * time.Second, MaxTTL: 24 * time.Hour, MaxNegativeTTL: time.Hour,
+			ServeStale: 24 * time.Hour, StaleAnswerAfter: 1800 * time.Millisecond,
+			TCPIdleTimeout: 10 * time.Second, MaxTCPConnections: 1000,
+			QNAMEMinimisation: true, CaseRandomisation: true,
+			MaxReferrals: 16, MaxCNAMEChain: 12, MaxGluelessPerDelegation: 4, MaxUpstreamQueries: 64},
 		BGP: BGPConfig{
 			ASN: 64513, RouterID: netip.MustParseAddr("198.18.1.2"), ListenPort: -1,
 			Peers: []PeerConfig{{
@@ -212,6 +217,10 @@ func TestExplicitValues(t *testing.T) {
 	wantP0 := PeerConfig{
 		Address: netip.MustParseAddr("192.0.2.1"), ASN: 64496, LocalAddress: netip.MustParseAddr("192.0.2.10"),
 		Port: 179, Password: "change-me", HoldTime: 9 * time.Second, Keepalive: 3 * time.Second,
+	}
+	if r := ex.Resolver; r.ServeStale != 24*time.Hour || r.StaleAnswerAfter != 1800*time.Millisecond || r.MaxTCPConnections != 1000 ||
+		len(r.Allow) != 2 || r.Allow[1] != netip.MustParsePrefix("::/0") || !r.QNAMEMinimisation || r.MaxGluelessPerDelegation != 4 {
+		t.Errorf("example resolver keys: %+v", r)
 	}
 	if p0 != wantP0 || len(ex.BGP.Peers) != 2 || ex.Resolver.CacheSize != 1<<30 {
 		t.Errorf("example: peer 0 %+v, %d peers, cache %d", p0, len(ex.BGP.Peers), ex.Resolver.CacheSize)
@@ -296,6 +305,25 @@ func TestParse(t *testing.T) {
 			"line 10: node: set twice",
 		}},
 		{"version as string", strings.Replace(base, "version: 1", `version: "1"`, 1), []string{`version: must be an integer (no quotes), got "1"`}},
+		// Resolver keys of issue 3.
+		{"resolver keys valid", base + "resolver:\n  min_ttl: 30s\n  max_ttl: 12h\n  max_negative_ttl: 15m\n  serve_stale: 0s\n  stale_answer_after: 0s\n  tcp_idle_timeout: 5s\n  max_tcp_connections: 50\n  allow: [203.0.113.0/24, 198.51.100.7, \"2001:db8::/32\"]\n  qname_minimisation: false\n  case_randomisation: false\n  max_referrals: 8\n  max_cname_chain: 4\n  max_glueless_per_delegation: 2\n  max_upstream_queries: 32\n  resolve_timeout: 3s\n", nil},
+		{"allow not a prefix", base + "resolver:\n  allow: [203.0.113.0/24, 10.0.0.0/8, x]\n", []string{`line 11: resolver.allow[2]: must be a prefix such as 203.0.113.0/24 or 2001:db8::/32, got "x"`}},
+		{"allow bad length", base + "resolver: {allow: [10.0.0.0/33]}\n", []string{"resolver.allow[0]: must be a prefix"}},
+		{"allow twice", base + "resolver: {allow: [10.0.0.0/8, 10.1.0.0/8]}\n", []string{"resolver.allow[1]: 10.0.0.0/8 is listed twice (also resolver.allow[0])"}},
+		{"allow not a list", base + "resolver: {allow: 10.0.0.0/8}\n", []string{"resolver.allow: must be a list"}},
+		{"min_ttl above max_ttl", base + "resolver: {min_ttl: 2h, max_ttl: 1h}\n", []string{"resolver.min_ttl: must be whole seconds between 0s and 1h0m0s, got 2h0m0s", "resolver.min_ttl: must not be above resolver.max_ttl (1h0m0s)"}},
+		{"max_ttl fraction", base + "resolver: {max_ttl: 1500ms}\n", []string{"resolver.max_ttl: must be whole seconds between 1s and 168h0m0s, got 1.5s"}},
+		{"max_negative_ttl zero", base + "resolver: {max_negative_ttl: 0s}\n", []string{"resolver.max_negative_ttl: must be whole seconds between 1s and 24h0m0s"}},
+		{"serve_stale too long", base + "resolver: {serve_stale: 200h}\n", []string{"resolver.serve_stale: must be between 0s and 168h0m0s, got 200h0m0s"}},
+		{"stale_answer_after past resolve_timeout", base + "resolver: {stale_answer_after: 6s}\n", []string{"resolver.stale_answer_after: must be 0 (wait for the resolution to fail) or from 10ms to less than resolver.resolve_timeout (5s), got 6s"}},
+		{"resolve_timeout below upstream_timeout", base + "resolver: {resolve_timeout: 1s, stale_answer_after: 500ms}\n", []string{"resolver.resolve_timeout: must be at least resolver.upstream_timeout (1.5s), got 1s"}},
+		{"tcp_idle_timeout zero", base + "resolver: {tcp_idle_timeout: 0s}\n", []string{"resolver.tcp_idle_timeout: must be between 100ms and 10m0s, got 0s"}},
+		{"max_tcp_connections zero", base + "resolver: {max_tcp_connections: 0}\n", []string{"resolver.max_tcp_connections: must be 1..1000000, got 0"}},
+		{"limits out of range", base + "resolver: {max_referrals: 0, max_cname_chain: 65, max_glueless_per_delegation: 33, max_upstream_queries: 1001}\n", []string{
+			"resolver.max_referrals: must be 1..64, got 0", "resolver.max_cname_chain: must be 1..64, got 65",
+			"resolver.max_glueless_per_delegation: must be 1..32, got 33", "resolver.max_upstream_queries: must be 1..1000, got 1001",
+		}},
+		{"qname_minimisation not a bool", base + "resolver: {qname_minimisation: often}\n", []string{"resolver.qname_minimisation: must be"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -94,6 +94,25 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		UpstreamPort:    cfg.Resolver.UpstreamPort,
 		CacheBytes:      cfg.Resolver.CacheSize,
 		UpstreamTimeout: cfg.Resolver.UpstreamTimeout,
+		ResolveTimeout:  cfg.Resolver.ResolveTimeout,
+		MaxTTL:          cfg.Resolver.MaxTTL,
+		MaxNegativeTTL:  cfg.Resolver.MaxNegativeTTL,
+
+		MinTTL: cfg.Resolver.MinTTL,
+		// The config says 0 for "off"; resolver.Config says negative, its
+		// zero meaning "default".
+		ServeStale:        offIfZero(cfg.Resolver.ServeStale),
+		StaleAnswerAfter:  offIfZero(cfg.Resolver.StaleAnswerAfter),
+		TCPIdleTimeout:    cfg.Resolver.TCPIdleTimeout,
+		MaxTCPConnections: cfg.Resolver.MaxTCPConnections,
+		Allow:             cfg.Resolver.Allow,
+
+		DisableQNAMEMinimisation: !cfg.Resolver.QNAMEMinimisation,
+		Disable0x20:              !cfg.Resolver.CaseRandomisation,
+		MaxReferrals:             cfg.Resolver.MaxReferrals,
+		MaxCNAMEChain:            cfg.Resolver.MaxCNAMEChain,
+		MaxGluelessPerDelegation: cfg.Resolver.MaxGluelessPerDelegation,
+		MaxUpstreamQueries:       cfg.Resolver.MaxUpstreamQueries,
 	}, log.With("component", "resolver"), n.reg)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
