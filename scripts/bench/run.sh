@@ -16,7 +16,7 @@
 # usage: scripts/bench/run.sh          run everything, write docs/benchmarks.md
 #        scripts/bench/run.sh down     remove a bench left behind by a kill -9
 #
-# Environment (defaults keep a run under ~5 minutes on 2 cores):
+# Environment (defaults: about 5 minutes on 2 cores):
 #   BENCH_RESOLVERS      "anycastd unbound kresd pdns"
 #   BENCH_LATENCY        20ms   added by mininet before every answer
 #   BENCH_COLD_NAMES     10000  distinct never-asked names for the cold run
@@ -24,6 +24,7 @@
 #   BENCH_CACHED_NAMES   10000  names primed, then asked for BENCH_CACHED_SECONDS
 #   BENCH_CACHED_SECONDS 20
 #   BENCH_PRIME_QPS      2000   rate of the two priming passes
+#   BENCH_CACHED_RUNS    2      cached runs per resolver; the best q/s counts
 #   BENCH_SUFFIX         bench.lab   zone the distinct names are made under
 #                        (a wildcard zone in the mini internet: every name exists)
 #   BENCH_THREADS        2      threads (Unbound, PowerDNS) or processes (kresd)
@@ -46,6 +47,7 @@ cold_qps=${BENCH_COLD_QPS:-500}
 cached_names=${BENCH_CACHED_NAMES:-10000}
 cached_seconds=${BENCH_CACHED_SECONDS:-20}
 prime_qps=${BENCH_PRIME_QPS:-2000}
+cached_runs=${BENCH_CACHED_RUNS:-2}
 suffix=${BENCH_SUFFIX:-bench.lab}
 suffix=${suffix%.}
 threads=${BENCH_THREADS:-2}
@@ -54,7 +56,7 @@ out=${BENCH_OUT-docs/benchmarks.md}
 [[ -z $out || $out == /* ]] || out=$REPO_DIR/$out
 keep_logs=${BENCH_KEEP_LOGS:-}
 bin_dir=${BENCH_BIN:-$REPO_DIR/bin}
-readonly name resolvers latency cold_names cold_qps cached_names cached_seconds prime_qps suffix threads dnsperf_args out keep_logs
+readonly name resolvers latency cold_names cold_qps cached_names cached_seconds prime_qps cached_runs suffix threads dnsperf_args out keep_logs
 
 readonly BENCH_ROOT=/run/anycastd-bench
 readonly INET4_PREFIX=198.51.100.0/24
@@ -66,6 +68,7 @@ readonly BGP_PEER=198.18.0.99
 readonly TIMEOUT_S=5
 
 dir=$BENCH_ROOT/$name
+load_before=""
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -276,7 +279,7 @@ modules.load('hints > iterate')
 hints.root({
 $hints
 })
-log_level('warning')
+log_level('${BENCH_KRESD_LOG:-warning}')
 EOF
 	# One process per thread, sharing the cache and the socket (SO_REUSEPORT),
 	# which is how kresd uses more than one core.
@@ -385,7 +388,7 @@ latency_stats() {
 # measure_one runs every phase against one resolver and prints one result
 # line: resolver median p99 upq qps rss_mib cold_rcodes.
 measure_one() {
-	local r=$1 addr q0 q1 stats upq qps rss rcodes cached_upq
+	local r=$1 addr q0 q1 q i stats upq qps rss rcodes cached_upq lost all load
 	addr=$(svc_addr "$r")
 	start_resolver "$r"
 
@@ -403,18 +406,31 @@ measure_one() {
 	# queries, and the cached run must find every name in the cache.
 	nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -n 2 -Q "$prime_qps" -q 200 -t "$TIMEOUT_S" \
 		>"$dir/$r.prime" 2>&1 || true
-	log "$r: cached run, ${cached_seconds}s"
+	log "$r: cached run, $cached_runs x ${cached_seconds}s"
 	q0=$(mininet_queries)
-	# shellcheck disable=SC2086 # dnsperf_args is a list of options
-	nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -l "$cached_seconds" $dnsperf_args -t "$TIMEOUT_S" \
-		>"$dir/$r.cached" 2>&1 || true
+	qps=0
+	lost=0
+	all=""
+	for ((i = 1; i <= cached_runs; i++)); do
+		# shellcheck disable=SC2086 # dnsperf_args is a list of options
+		nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -l "$cached_seconds" $dnsperf_args -t "$TIMEOUT_S" \
+			>"$dir/$r.cached.$i" 2>&1 || true
+		q=$(awk '/Queries per second:/ {printf "%d", $4}' "$dir/$r.cached.$i")
+		all+="${all:+,}${q:-0}"
+		# Best of the runs: on a shared machine a slower run measures the
+		# neighbours, not the resolver.
+		if ((${q:-0} > qps)); then
+			qps=$q
+			lost=$(awk '/Queries lost:/ {print $3}' "$dir/$r.cached.$i")
+		fi
+	done
 	q1=$(mininet_queries)
-	qps=$(awk '/Queries per second:/ {printf "%d", $4}' "$dir/$r.cached")
 	cached_upq=$((q1 - q0))
 	rss=$(($(rss_kib) / 1024))
+	load=$(cut -d' ' -f1 /proc/loadavg)
 	stop_resolver "$r"
-	printf '%s %s %s %s %s %s %s|%s\n' "$r" "$stats" "$upq" "${qps:-0}" "$rss" "$cached_upq" \
-		"$(awk '/Queries lost:/ {print $3}' "$dir/$r.cached")" "${rcodes:-none}"
+	printf '%s %s %s %s %s %s %s %s %s|%s\n' "$r" "$stats" "$upq" "$qps" "$rss" "$cached_upq" \
+		"${lost:-0}" "$all" "$load" "${rcodes:-none}"
 }
 
 # ------------------------------------------------------------ report
@@ -429,7 +445,7 @@ versions() {
 	for r in $resolvers; do
 		case $r in
 		anycastd) printf -- '- %s\n' "$("$bin_dir/anycastd" -version 2>&1 | head -n1)" ;;
-		unbound) printf -- '- %s\n' "$(unbound -V | head -n1)" ;;
+		unbound) printf -- '- Unbound %s\n' "$(unbound -V | awk '/^Version/ {print $2; exit}')" ;;
 		kresd) printf -- '- %s\n' "$(kresd --version | head -n1)" ;;
 		pdns) printf -- '- %s\n' "$(pdns_recursor --version 2>&1 | grep -o 'PowerDNS Recursor [0-9.]*' | head -n1)" ;;
 		esac
@@ -439,7 +455,7 @@ versions() {
 command_line() {
 	local v c=""
 	for v in BENCH_RESOLVERS BENCH_LATENCY BENCH_COLD_NAMES BENCH_COLD_QPS BENCH_CACHED_NAMES \
-		BENCH_CACHED_SECONDS BENCH_SUFFIX BENCH_THREADS BENCH_DNSPERF_ARGS; do
+		BENCH_CACHED_SECONDS BENCH_CACHED_RUNS BENCH_PRIME_QPS BENCH_SUFFIX BENCH_THREADS BENCH_DNSPERF_ARGS BENCH_BIN; do
 		[[ -n ${!v:-} ]] && c+="$v='${!v}' "
 	done
 	if [[ -n ${MAKELEVEL:-} ]]; then c+="make bench"; else c+="scripts/bench/run.sh"; fi
@@ -470,12 +486,21 @@ table() {
 
 details() {
 	local results=$1
-	echo "Per resolver: cold-run answers (completed/lost, response codes), upstream"
-	echo "queries during the cached run (should be ~0: every name was primed), lost"
-	echo "queries in the cached run:"
+	echo "Per resolver: cold-run answers (answered, lost, response codes); cached"
+	echo "runs (q/s of each; upstream queries during them, ~0 when every name was"
+	echo "primed; lost queries, mostly those in flight when dnsperf stops); the"
+	echo "1-minute load average at the end:"
 	echo
 	awk '{split($0, a, "|"); split(a[1], f, " ");
-		printf "- %s: cold %s answered, %s lost (%s); cached run: %s upstream queries, %s lost\n", f[1], f[4], f[5], a[2], f[9], f[10]}' "$results"
+		printf "- %s: cold %s answered, %s lost (%s); cached runs %s q/s, %s upstream queries, %s lost; load %s\n",
+			f[1], f[4], f[5], a[2], f[11], f[9], f[10], f[12]}' "$results"
+	if awk -F'|' '$2 ~ /SERVFAIL/ {found = 1} {split($1, f, " "); if (f[5] > 0) found = 1} END {exit !found}' "$results"; then
+		echo
+		echo "A resolver with SERVFAIL or lost answers in the cold run has, as a rule,"
+		echo "seen timeouts from the one bench.lab. server (a loaded machine delays"
+		echo "mininet's answers) and backed off from it; its cold figures then measure"
+		echo "that back-off, not resolution. Rerun on a quieter machine to compare."
+	fi
 }
 
 write_doc() {
@@ -493,7 +518,7 @@ as absolutes.**
 ## Last run
 
 - date: $date_s
-- machine: $(machine)
+- machine: $(machine); load average before the run: $load_before
 - command: \`$(command_line)\`
 - mini internet: mininet, IPv4 only, ${latency} added before every answer
   (the kernel here has no tc netem, so mininet adds it)
@@ -517,8 +542,9 @@ $(details "$results")
   cold run (one debug log line each, \`mininet -debug\`) divided by the client
   queries.
 - **cached q/s**: ${cached_names} other names are primed, then dnsperf
-  (\`${dnsperf_args}\`, UDP) asks them for ${cached_seconds} s; the answers'
-  TTL (3600 s in bench.lab.) outlives the run.
+  (\`${dnsperf_args}\`, UDP) asks them for ${cached_seconds} s,
+  ${cached_runs} time(s); the best q/s counts. The answers' TTL (3600 s in
+  bench.lab.) outlives the runs.
 - **RSS MiB after**: resident memory of the resolver's processes after the
   cached run.
 
@@ -572,6 +598,7 @@ main() {
 	names "$dir/cold.txt" bench- "$cold_names"
 	names "$dir/cached.txt" cached- "$cached_names"
 
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 	results=$dir/results
 	: >"$results"
 	for r in $resolvers; do
