@@ -119,11 +119,12 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 	}
 	n.resolver = res
 
-	bc := bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, ListenPort: cfg.BGP.ListenPort}
+	bc := bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, ListenPort: cfg.BGP.ListenPort, APIListen: cfg.BGP.APIListen}
 	for _, p := range cfg.BGP.Peers {
 		bc.Peers = append(bc.Peers, bgp.Peer{
 			Address: p.Address, ASN: p.ASN, LocalAddress: p.LocalAddress, Port: p.Port,
 			Password: p.Password, HoldTime: p.HoldTime, Keepalive: p.Keepalive, Multihop: p.Multihop,
+			TTLSecurity: p.TTLSecurity,
 		})
 	}
 	n.speaker = bgp.New(bc, log.With("component", "bgp"))
