@@ -77,7 +77,7 @@ func (c *cookies) cookieFor(server netip.Addr) []byte {
 // carries an OPT record; without one it does nothing (cookies are EDNS).
 func (c *cookies) addCookie(m *dns.Msg, server netip.Addr) {
 	opt := m.IsEdns0()
-	if opt == nil {
+	if c == nil || opt == nil {
 		return
 	}
 	opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(c.cookieFor(server))})
@@ -86,7 +86,7 @@ func (c *cookies) addCookie(m *dns.Msg, server netip.Addr) {
 // learnCookie keeps the server cookie in opt, the OPT record of a response
 // from server, if it echoes our client cookie for that server.
 func (c *cookies) learnCookie(server netip.Addr, opt *dns.OPT) {
-	if opt == nil {
+	if c == nil || opt == nil {
 		return
 	}
 	raw, ok := cookieOption(opt)

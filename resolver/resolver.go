@@ -71,6 +71,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 		return nil, err
 	}
 	r.cookies = newCookies()
+	r.up.ck = r.cookies
 	return r, nil
 }
 

@@ -43,6 +43,7 @@ type upstream struct {
 	no0x20  bool
 	no4     bool
 	no6     bool
+	ck      *cookies // client cookies towards authorities (RFC 7873 section 5.1)
 
 	mismatched *prometheus.CounterVec // reason
 }
@@ -218,6 +219,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 		sent.Name = randomCase(q.Name)
 	}
 	m := newQuery(sent, edns)
+	u.ck.addCookie(m, addr.Addr())
 	wire, err := m.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("pack query: %w", err)
@@ -265,6 +267,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 		switch reason := mismatch(m, resp, mix); reason {
 		case "":
 			u.inf.observe(addr.Addr(), time.Since(start), edns)
+			u.ck.learnCookie(addr.Addr(), resp.IsEdns0())
 			restoreCase(resp, sent.Name)
 			return resp, nil
 		case "case":
@@ -292,6 +295,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	m := newQuery(q, edns)
+	u.ck.addCookie(m, addr.Addr())
 	co := &dns.Conn{Conn: c}
 	if err := co.WriteMsg(m); err != nil {
 		return nil, fmt.Errorf("query %s over tcp: %w", addr, err)
@@ -305,6 +309,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 			u.mismatched.WithLabelValues(reason).Inc()
 			continue
 		}
+		u.ck.learnCookie(addr.Addr(), resp.IsEdns0())
 		restoreCase(resp, q.Name)
 		return resp, nil
 	}
