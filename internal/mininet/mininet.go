@@ -67,6 +67,7 @@ type Internet struct {
 	all     []Server  // every server, including unbound ones
 	done    chan struct{}
 	hook    atomic.Pointer[func(Query)] // SetQueryHook
+	anchor  []dns.RR                    // DS of the root KSK
 
 	// mu guards what follows.
 	mu        sync.Mutex
@@ -148,19 +149,57 @@ func New(cfg Config, log *slog.Logger) (*Internet, error) {
 			Bound: !s.unbound && len(addrs) > 0, Behaviour: s.behaviour})
 	}
 
-	zones := map[string]*zone{}
-	for _, spec := range slices.Concat(zoneTexts, moreZones) {
+	specs := slices.Clone(slices.Concat(zoneTexts, moreZones))
+	for _, origin := range brokenZones {
+		specs = append(specs, zoneSpec{origin: origin, text: brokenZoneText(origin)})
+	}
+	records := map[string][]dns.RR{}
+	for _, spec := range specs {
 		rrs, err := parseZone(spec.origin, spec.text)
 		if err != nil {
 			return nil, fmt.Errorf("new mininet: %w", err)
 		}
-		rrs = withAddresses(spec.origin, rrs, hosts)
-		z, err := newZone(spec.origin, rrs)
+		records[spec.origin] = withAddresses(spec.origin, rrs, hosts)
+	}
+	// Keys first, so every parent holds its children's DS before it is
+	// signed; the DNSKEY RRset is zone data like any other.
+	signers := map[string]*zoneSigner{}
+	var keys keyGen
+	for _, spec := range specs {
+		sg, ok := signed[spec.origin]
+		if !ok {
+			continue
+		}
+		zs, err := newZoneSigner(&keys, spec.origin, sg)
+		if err != nil {
+			return nil, fmt.Errorf("new mininet: %w", err)
+		}
+		signers[spec.origin] = zs
+		records[spec.origin] = append(records[spec.origin], zs.dnskeys...)
+		if spec.origin == "." {
+			in.anchor = zs.ds
+			continue
+		}
+		p := parent(spec.origin)
+		if _, ok := records[p]; !ok {
+			return nil, fmt.Errorf("new mininet: signed zone %s has no parent zone %s", spec.origin, p)
+		}
+		records[p] = append(records[p], zs.ds...)
+	}
+	now := time.Now()
+	zones := map[string]*zone{}
+	for _, spec := range specs {
+		z, err := newZone(spec.origin, records[spec.origin])
 		if err != nil {
 			return nil, fmt.Errorf("new mininet: %w", err)
 		}
 		if z.junk, err = parseZone(".", zoneJunk[spec.origin]); err != nil {
 			return nil, fmt.Errorf("new mininet: junk of %s: %w", spec.origin, err)
+		}
+		if zs := signers[spec.origin]; zs != nil {
+			if err := zs.sign(z, now); err != nil {
+				return nil, fmt.Errorf("new mininet: %w", err)
+			}
 		}
 		zones[z.origin] = z
 	}
@@ -276,4 +315,18 @@ func (in *Internet) ResetQueries() {
 	for _, s := range in.servers {
 		s.queries.Store(0)
 	}
+}
+
+// TrustAnchor returns the DS records of the mini root's key-signing key in
+// zone-file syntax, for resolver.trust_anchor, Unbound's trust-anchor-file
+// and dnssec.ParseAnchors. The keys are derived, not random, so the anchor
+// is the same on every run.
+func (in *Internet) TrustAnchor() string {
+	var b strings.Builder
+	b.WriteString("; trust anchor of the mini internet (internal/mininet); not the real root\n")
+	for _, rr := range in.anchor {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

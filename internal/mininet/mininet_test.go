@@ -212,8 +212,8 @@ func TestAnswers(t *testing.T) {
 			answer: []string{"canary.anycastd.lab. A 198.51.100.250"},
 		},
 		{
-			name: "DS at a cut is answered by the parent",
-			q:    query{server: "a.nic.com.", qname: "example.com.", qtype: dns.TypeDS},
+			name: "DS at an unsigned cut is NODATA from the parent",
+			q:    query{server: "a.nic.com.", qname: "chain.com.", qtype: dns.TypeDS},
 			aa:   true,
 			ns:   []string{"com. SOA a.nic.com. hostmaster.nic.com. 2025010101 1800 900 604800 300"},
 		},

@@ -262,7 +262,7 @@ func (in *Internet) respond(s *server, req *dns.Msg, fault Fault) (*dns.Msg, int
 		m.Rcode = dns.RcodeRefused
 		return m, size
 	}
-	z.answer(m, q.Name, q.Qtype)
+	z.answer(m, q.Name, q.Qtype, opt != nil && opt.Do())
 	for _, rr := range z.junk {
 		if t := rr.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
 			m.Extra = append(m.Extra, rr)

@@ -13,14 +13,16 @@ import (
 // zone is one zone's data, indexed for lookups. It is immutable once built, so
 // servers share it without locking.
 //
-// Building is two steps on purpose: parse (plus generated address records)
-// into a flat record list, then index. Signing, when it comes, slots in
-// between the two, adding DNSKEY, RRSIG and NSEC records to the list.
+// Building is parse (plus generated address records, DNSKEY and the DS of
+// signed children) into a flat record list, index, then sign (sign.go): the
+// RRSIGs and the NSEC/NSEC3 chain live in sec, beside the nodes, so answers
+// to queries without DO are the same as for an unsigned zone.
 type zone struct {
 	origin string // canonical (lower case) FQDN
 	soa    *dns.SOA
 	nodes  map[string]*node // by canonical owner name, including empty non-terminals
 	junk   []dns.RR         // out-of-zone records added to every response (zoneSpec.junk)
+	sec    *signedZone      // nil for an unsigned zone
 }
 
 // node holds the record sets at one owner name.
@@ -183,11 +185,14 @@ const maxChase = 8
 
 // answer fills m (already a reply to the query) from the zone, the way an
 // authoritative-only server does: a referral below a cut, the data with AA,
-// in-zone CNAME chasing, and NXDOMAIN/NODATA with the SOA.
-func (z *zone) answer(m *dns.Msg, qname string, qtype uint16) {
+// in-zone CNAME chasing, and NXDOMAIN/NODATA with the SOA. With do (the
+// query's DO bit) and a signed zone, the RRSIGs, DS and NSEC/NSEC3 proofs go
+// with it.
+func (z *zone) answer(m *dns.Msg, qname string, qtype uint16, do bool) {
+	signed := do && z.sec != nil
 	name := dns.CanonicalName(qname)
 	if cut := z.delegation(name); cut != "" && !(cut == name && qtype == dns.TypeDS) {
-		z.referral(m, cut)
+		z.referral(m, cut, signed)
 		return
 	}
 	m.Authoritative = true
@@ -195,6 +200,9 @@ func (z *zone) answer(m *dns.Msg, qname string, qtype uint16) {
 		if dname := z.dnameAbove(name); dname != nil {
 			// RFC 6672: the DNAME, then a CNAME synthesised from it.
 			m.Answer = append(m.Answer, dname)
+			if signed {
+				m.Answer = append(m.Answer, z.sigsOf(dname.Hdr.Name, dns.TypeDNAME, "")...)
+			}
 			target := name[:len(name)-len(dname.Hdr.Name)] + dns.CanonicalName(dname.Target)
 			if _, ok := dns.IsDomainName(target); !ok || len(target) > 255 {
 				m.Rcode = dns.RcodeYXDomain
@@ -210,33 +218,57 @@ func (z *zone) answer(m *dns.Msg, qname string, qtype uint16) {
 			name = target
 			continue
 		}
-		n := z.lookup(name)
+		n, wild := z.lookup(name)
 		if n == nil {
 			m.Rcode = dns.RcodeNameError
-			z.negative(m)
+			z.negative(m, signed)
+			if signed {
+				m.Ns = append(m.Ns, z.proveNXDOMAIN(name)...)
+			}
 			return
 		}
 		if qtype == dns.TypeANY {
 			// RFC 8482 would allow one set; the lab wants to see everything.
 			for _, t := range sortedTypes(n) {
 				m.Answer = append(m.Answer, n.rrsets[t]...)
+				if signed {
+					m.Answer = append(m.Answer, z.sigsOf(ownerOr(wild, name), t, name)...)
+				}
 			}
 			if len(n.rrsets) == 0 {
-				z.negative(m)
+				z.negative(m, signed)
+				if signed {
+					m.Ns = append(m.Ns, z.proveNODATA(name, wild)...)
+				}
 			}
 			return
 		}
 		if rrs := n.rrsets[qtype]; len(rrs) > 0 {
 			m.Answer = append(m.Answer, rrs...)
+			if signed {
+				m.Answer = append(m.Answer, z.sigsOf(ownerOr(wild, name), qtype, name)...)
+				if wild != "" {
+					m.Ns = append(m.Ns, z.proveWildcard(name, wild)...)
+				}
+			}
 			z.additional(m, rrs)
 			return
 		}
 		cname, ok := n.rrsets[dns.TypeCNAME]
 		if !ok {
-			z.negative(m)
+			z.negative(m, signed)
+			if signed {
+				m.Ns = append(m.Ns, z.proveNODATA(name, wild)...)
+			}
 			return
 		}
 		m.Answer = append(m.Answer, cname...)
+		if signed {
+			m.Answer = append(m.Answer, z.sigsOf(ownerOr(wild, name), dns.TypeCNAME, name)...)
+			if wild != "" {
+				m.Ns = append(m.Ns, z.proveWildcard(name, wild)...)
+			}
+		}
 		target := dns.CanonicalName(cname[0].(*dns.CNAME).Target)
 		// Only data this zone is authoritative for is chased; the resolver
 		// follows the rest itself.
@@ -245,6 +277,15 @@ func (z *zone) answer(m *dns.Msg, qname string, qtype uint16) {
 		}
 		name = target
 	}
+}
+
+// ownerOr returns wild when set (the owner the records were signed under),
+// else name.
+func ownerOr(wild, name string) string {
+	if wild != "" {
+		return wild
+	}
+	return name
 }
 
 // dnameAbove returns the DNAME record owned by a proper ancestor of name
@@ -262,19 +303,21 @@ func (z *zone) dnameAbove(name string) *dns.DNAME {
 
 // lookup returns the node at name, or the wildcard node that matches it
 // (RFC 4592: "*." plus the closest encloser, the longest existing ancestor),
-// with its records renamed to name. nil means NXDOMAIN.
-func (z *zone) lookup(name string) *node {
+// with its records renamed to name, and then also the wildcard's owner.
+// nil means NXDOMAIN.
+func (z *zone) lookup(name string) (*node, string) {
 	if n := z.nodes[name]; n != nil {
-		return n
+		return n, ""
 	}
 	for p := parent(name); p != "" && dns.IsSubDomain(z.origin, p); p = parent(p) {
 		if z.nodes[p] == nil {
 			continue
 		}
 		// p is the closest encloser.
-		w := z.nodes["*."+strings.TrimPrefix(p, ".")]
+		wild := "*." + strings.TrimPrefix(p, ".")
+		w := z.nodes[wild]
 		if w == nil {
-			return nil
+			return nil, ""
 		}
 		out := &node{rrsets: make(map[uint16][]dns.RR, len(w.rrsets))}
 		for t, rrs := range w.rrsets {
@@ -284,16 +327,20 @@ func (z *zone) lookup(name string) *node {
 				out.rrsets[t] = append(out.rrsets[t], rr)
 			}
 		}
-		return out
+		return out, wild
 	}
-	return nil
+	return nil, ""
 }
 
 // referral puts the NS set of the cut in authority and the glue the zone
-// holds for its targets in additional. AA stays clear.
-func (z *zone) referral(m *dns.Msg, cut string) {
+// holds for its targets in additional. AA stays clear. Signed, the DS and
+// its RRSIGs follow the NS, or the proof that the cut has no DS.
+func (z *zone) referral(m *dns.Msg, cut string, signed bool) {
 	ns := z.nodes[cut].rrsets[dns.TypeNS]
 	m.Ns = append(m.Ns, ns...)
+	if signed {
+		m.Ns = append(m.Ns, z.dsAtCut(cut)...)
+	}
 	z.additional(m, ns)
 }
 
@@ -318,11 +365,19 @@ func (z *zone) additional(m *dns.Msg, rrs []dns.RR) {
 	}
 }
 
-// negative adds the SOA with the negative-caching TTL of RFC 2308.
-func (z *zone) negative(m *dns.Msg) {
+// negative adds the SOA with the negative-caching TTL of RFC 2308, and its
+// RRSIGs when signed.
+func (z *zone) negative(m *dns.Msg, signed bool) {
 	soa := dns.Copy(z.soa).(*dns.SOA)
 	soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 	m.Ns = append(m.Ns, soa)
+	if signed {
+		for _, s := range z.sigsOf(z.origin, dns.TypeSOA, "") {
+			s = dns.Copy(s)
+			s.Header().Ttl = soa.Hdr.Ttl
+			m.Ns = append(m.Ns, s)
+		}
+	}
 }
 
 // sortedTypes returns the node's types in ascending order, for stable output.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // This file is the whole content of the mini internet: which servers exist,
@@ -46,8 +48,8 @@ var servers = []serverSpec{
 	{name: "ns2.example.com.", zones: []string{"example.com.", "chain.com.", "mixed.com.", "partlame.com."}},
 	{name: "ns.hosting.net.", zones: []string{"hosting.net.", "glueless.com."}},
 	{name: "ns.example.net.", zones: []string{"example.net."}},
-	{name: "ns.example.org.", zones: []string{"example.org.", "victim.evil."}},
-	{name: "ns.anycastd.lab.", zones: []string{"anycastd.lab."}},
+	{name: "ns.example.org.", zones: []string{"example.org.", "victim.evil.", "plain.org."}},
+	{name: "ns.anycastd.lab.", zones: []string{"anycastd.lab.", "canary.lab."}},
 	{name: "ns.dead.com.", unbound: true},
 	// Hosts 15 and up: one server per hard case (docs/mininet.md).
 	{name: "ns.formerr.com.", zones: []string{"formerr.com."}, behaviour: FormErrEDNS},
@@ -60,6 +62,10 @@ var servers = []serverSpec{
 	{name: "ns.sink.net.", zones: []string{"sink.net."}},
 	{name: "ns.bench.lab.", zones: []string{"bench.lab."}},
 	{name: "ns.spoof.com.", zones: []string{"spoof.com."}},
+	// Hosts 25 and 26: the TLD test. and its deliberately broken signed
+	// zones (the signed table below).
+	{name: "a.nic.test.", zones: []string{"test."}},
+	{name: "ns.broken.test.", zones: brokenZones},
 }
 
 // zoneSpec is the master-file text of one zone; origin is its apex.
@@ -102,6 +108,7 @@ net.	172800	IN NS	a.nic.net.
 org.	172800	IN NS	a.nic.org.
 lab.	172800	IN NS	a.nic.lab.
 evil.	172800	IN NS	a.nic.evil.
+test.	172800	IN NS	a.nic.test.
 `},
 	{"root-servers.net.", `
 $TTL 3600000
@@ -160,6 +167,8 @@ $TTL 86400
 @	900	IN SOA	a.nic.org. hostmaster.nic.org. 2025010101 1800 900 604800 300
 @	172800	IN NS	a.nic.org.
 example		172800	IN NS	ns.example.org.
+; plain: unsigned, so org. proves with NSEC3 that it has no DS
+plain		172800	IN NS	ns.example.org.
 `},
 	{"lab.", `
 $TTL 86400
@@ -167,6 +176,8 @@ $TTL 86400
 @	172800	IN NS	a.nic.lab.
 anycastd	172800	IN NS	ns.anycastd.lab.
 bench		172800	IN NS	ns.bench.lab.
+; canary: good.canary.lab. validates, bad.canary.lab. has a bad signature
+canary		172800	IN NS	ns.anycastd.lab.
 `},
 	{"example.com.", `
 $TTL 3600
@@ -232,6 +243,8 @@ www	IN A	198.51.100.81
 alias	IN CNAME	final.example.org.
 ; DNAME (RFC 6672): the server synthesises the CNAME, the resolver follows it
 dname	IN DNAME	target.example.org.
+; a wildcard in an NSEC3 zone, for NSEC3 wildcard proofs
+*.wild	IN TXT	"wildcard"
 `},
 	{"example.org.", `
 $TTL 3600
@@ -278,6 +291,9 @@ victim	172800	IN NS	ns.example.org.
 	{origin: "sink.net.", text: leaf("sink.net.", "ns.sink.net.", "")},
 	// bench.lab.: any name below it exists, for benches with many distinct names.
 	{origin: "bench.lab.", text: leaf("bench.lab.", "ns.bench.lab.", "* IN A 198.51.100.108\n* IN AAAA 2001:db8:100::108")},
+	{origin: "plain.org.", text: leaf("plain.org.", "ns.example.org.", "www IN A 198.51.100.109")},
+	{origin: "canary.lab.", text: leaf("canary.lab.", "ns.anycastd.lab.", "good 5 IN A 198.51.100.251\nbad 5 IN A 198.51.100.252")},
+	{origin: "test.", text: testTLD()},
 }
 
 // leaf returns a leaf zone: SOA, one NS and body (newline-separated records
@@ -306,4 +322,59 @@ func txtRRs(owner string, n, size int) string {
 		fmt.Fprintf(&b, "%s\tIN TXT\t\"%s%s\"\n", owner, prefix, strings.Repeat("x", size-len(prefix)))
 	}
 	return b.String()
+}
+
+// brokenZones are the children of test., one per way a signed zone can be
+// broken, all served by ns.broken.test. (host 26).
+var brokenZones = []string{
+	"ds-mismatch.test.", "expired.test.", "not-yet-valid.test.", "missing-rrsig.test.",
+	"nsec3-iter500.test.", "keytrap.test.", "alg-unsupported.test.", "rsa-exponent.test.",
+	"zsk-only.test.", "bad-nsec.test.", "good.test.",
+}
+
+// testTLD returns the zone test., which delegates every broken zone (with
+// its DS, see the signed table) to ns.broken.test.
+func testTLD() string {
+	var b strings.Builder
+	b.WriteString("$TTL 86400\n@\t900\tIN SOA\ta.nic.test. hostmaster.nic.test. 2025010101 1800 900 604800 300\n@\t172800\tIN NS\ta.nic.test.\n")
+	for _, z := range brokenZones {
+		fmt.Fprintf(&b, "%s\t172800\tIN NS\tns.broken.test.\n", z)
+	}
+	return b.String()
+}
+
+// brokenZoneText is the content of each broken zone: an A record at www, a
+// wildcard-free name space, and bad.<zone> for zones that corrupt it.
+func brokenZoneText(origin string) string {
+	return leaf(origin, "ns.broken.test.", "www IN A 198.51.100.110\nwww IN TXT \"broken\"")
+}
+
+// signed says which zones are signed and how (docs/mininet.md, "Signed
+// zones"). Every other zone is unsigned, and its parent proves it has no DS.
+// The mix covers the algorithms resolvers must validate (8, 10, 13, 14, 15),
+// KSK+ZSK and CSK, NSEC, NSEC3 and NSEC3 opt-out.
+var signed = map[string]signing{
+	".":             {alg: dns.RSASHA256, denial: NSEC},
+	"com.":          {alg: dns.ECDSAP256SHA256, denial: NSEC3OptOut},
+	"net.":          {alg: dns.ECDSAP384SHA384, csk: true, denial: NSEC},
+	"org.":          {alg: dns.ED25519, denial: NSEC3},
+	"lab.":          {alg: dns.RSASHA512, csk: true, denial: NSEC3},
+	"test.":         {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC},
+	"example.com.":  {alg: dns.ED25519, csk: true, denial: NSEC},
+	"example.net.":  {alg: dns.ECDSAP256SHA256, denial: NSEC3},
+	"example.org.":  {alg: dns.ECDSAP384SHA384, denial: NSEC},
+	"anycastd.lab.": {alg: dns.RSASHA256, csk: true, denial: NSEC3},
+	"canary.lab.":   {alg: dns.ED25519, csk: true, denial: NSEC, broken: badSig},
+
+	"good.test.":            {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC},
+	"ds-mismatch.test.":     {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: dsMismatch},
+	"expired.test.":         {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: expired},
+	"not-yet-valid.test.":   {alg: dns.ED25519, csk: true, denial: NSEC, broken: notYetValid},
+	"missing-rrsig.test.":   {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: missingSig},
+	"nsec3-iter500.test.":   {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC3, iterations: 500},
+	"keytrap.test.":         {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: keyTrap},
+	"alg-unsupported.test.": {alg: dns.ED448, csk: true, denial: NSEC, broken: unsupportedAlg},
+	"rsa-exponent.test.":    {alg: dns.RSASHA256, csk: true, denial: NSEC, broken: badExponent},
+	"zsk-only.test.":        {alg: dns.ECDSAP256SHA256, denial: NSEC, broken: zskOnly},
+	"bad-nsec.test.":        {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: bogusNXDOMAIN},
 }
