@@ -177,3 +177,51 @@ func TestAPIListenPortTaken(t *testing.T) {
 		t.Fatalf("Run with the API port taken: %v, want an error naming it", err)
 	}
 }
+
+// TestNoTransit: a path one router sends is never passed on to another.
+// BIRD announces 10.99.0.0/24 on two IPv4 sessions from two ASes (as two
+// upstreams sending the other nodes' paths would; with one AS GoBGP's own
+// AS-loop check would hide a leak, and so would one router ID); each session must be sent only
+// the speaker's own route, while the path still counts as another announcer.
+func TestNoTransit(t *testing.T) {
+	requireBird(t)
+	pa, pb := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.3")
+	conf := birdConfig("127.0.0.1", []birdNeighbor{
+		{Name: "a", Local: "127.0.0.1", Port: pa, Neighbor: "127.0.0.2", LocalASN: birdASN, PeerASN: speakerASN},
+		{Name: "b", Local: "127.0.0.3", Port: pb, Neighbor: "127.0.0.4", LocalASN: birdASN + 1, PeerASN: speakerASN},
+	}, []string{"10.99.0.0/24"})
+	// A router ID of its own for b, as a second router would have: GoBGP
+	// does not send a path back to the router ID it came from.
+	conf = strings.Replace(conf, "protocol bgp b {\n", "protocol bgp b {\n  router id 127.0.0.3;\n", 1)
+	b := startBird(t, conf)
+	s := New(Config{ASN: speakerASN, RouterID: netip.MustParseAddr("127.0.0.2"), Peers: []Peer{
+		{Address: netip.MustParseAddr("127.0.0.1"), ASN: birdASN, Port: uint16(pa), LocalAddress: netip.MustParseAddr("127.0.0.2")},
+		{Address: netip.MustParseAddr("127.0.0.3"), ASN: birdASN + 1, Port: uint16(pb), LocalAddress: netip.MustParseAddr("127.0.0.4")},
+	}}, testLogger(t))
+	if err := s.Set(context.Background(), []Route{{Prefix: svc4}}); err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{bird: b, speaker: s, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() { l.done <- s.Run(ctx) }()
+	t.Cleanup(func() { l.stop(t) })
+	l.waitEstablished(t, "a", "b")
+
+	other := netip.MustParsePrefix("10.99.0.0/24")
+	eventually(t, 10*time.Second, "10.99.0.0/24 received on both sessions", func() (bool, string) {
+		n, err := s.OtherAnnouncers(context.Background(), other)
+		return err == nil && n == 2, fmt.Sprint(n, err)
+	})
+	// Give a leak time to show: the path has been in the Adj-RIB-In above.
+	time.Sleep(time.Second)
+	peers, err := s.Peers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		if p.Advertised != 1 || p.Received != 1 {
+			t.Errorf("peer %v: advertised %d, received %d; want 1 and 1 (only our own route out)", p.Address, p.Advertised, p.Received)
+		}
+	}
+}

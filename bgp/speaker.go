@@ -128,6 +128,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 		return fmt.Errorf("start bgp: %w", err)
 	}
 
+	if err := noTransit(ctx, srv); err != nil {
+		stop(srv)
+		return fmt.Errorf("start bgp: %w", err)
+	}
+
 	// Paths go into the RIB before any peer exists, so each session's
 	// first UPDATE carries the whole set.
 	s.mu.Lock()
@@ -158,6 +163,39 @@ func (s *Speaker) Run(ctx context.Context) error {
 		s.log.Info("bgp stopped, sessions closed")
 	}
 	return errors.Join(addErr, stopErr)
+}
+
+// noTransit keeps every path learned from a peer out of GoBGP's global RIB,
+// so the node never re-advertises one router's routes to another: without
+// it, a node with two upstreams (each sending it the other nodes' paths with
+// ADD-PATH) would become a transit path between them. The global import
+// policy rejects anything that came from a neighbour (the set covers every
+// address); locally originated paths have no neighbour and are accepted by
+// default. The paths stay in each peer's Adj-RIB-In, which is all that
+// OtherAnnouncers reads.
+func noTransit(ctx context.Context, srv *server.BgpServer) error {
+	if err := srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: &api.DefinedSet{
+		DefinedType: api.DefinedType_NEIGHBOR, Name: "any-peer", List: []string{"0.0.0.0/0", "::/0"},
+	}}); err != nil {
+		return fmt.Errorf("no-transit policy: %w", err)
+	}
+	if err := srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{
+		Name: "no-transit",
+		Statements: []*api.Statement{{
+			Name:       "reject-learned",
+			Conditions: &api.Conditions{NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: "any-peer"}},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_REJECT},
+		}},
+	}}); err != nil {
+		return fmt.Errorf("no-transit policy: %w", err)
+	}
+	if err := srv.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_IMPORT,
+		Policies: []*api.Policy{{Name: "no-transit"}}, DefaultAction: api.RouteAction_ACCEPT,
+	}}); err != nil {
+		return fmt.Errorf("no-transit policy: %w", err)
+	}
+	return nil
 }
 
 // stop shuts GoBGP down, giving up after stopTimeout.
