@@ -15,9 +15,9 @@ import (
 type Denial uint8
 
 const (
-	NSEC       Denial = iota // RFC 4034
-	NSEC3                    // RFC 5155, iterations and salt per signing (RFC 9276: 0 and none)
-	NSEC3OptOut              // NSEC3 with opt-out: unsigned delegations get no NSEC3
+	NSEC        Denial = iota // RFC 4034
+	NSEC3                     // RFC 5155, iterations and salt per signing (RFC 9276: 0 and none)
+	NSEC3OptOut               // NSEC3 with opt-out: unsigned delegations get no NSEC3
 )
 
 func (d Denial) String() string {

@@ -2,7 +2,7 @@
 // authoritative DNS servers of internal/mininet, for the lab and the demo.
 //
 //	mininet -print-addrs            # addresses to put on the interface first
-//	mininet -root-hints /run/lab/root.hints
+//	mininet -root-hints /run/lab/root.hints -trust-anchor /run/lab/root.ds
 package main
 
 import (
@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	latency := fs.Duration("latency", 0, "delay added before every answer")
 	printAddrs := fs.Bool("print-addrs", false, "print one server address per line and exit")
 	rootHints := fs.String("root-hints", "", "write root hints (named.root format) to this file at start")
+	trustAnchor := fs.String("trust-anchor", "", "write the mini root's DS (trust anchor, zone-file syntax) to this file at start")
 	debug := fs.Bool("debug", false, "log every answer")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -92,6 +93,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := in.Start(ctx); err != nil {
 		return err
+	}
+	// The anchor goes first: scripts wait for the root hints file, and
+	// then both are there.
+	if *trustAnchor != "" {
+		if err := writeFileAtomic(*trustAnchor, []byte(in.TrustAnchor())); err != nil {
+			return errors.Join(fmt.Errorf("write trust anchor: %w", err), in.Close())
+		}
+		log.Info("wrote trust anchor", "path", *trustAnchor)
 	}
 	if *rootHints != "" {
 		if err := writeFileAtomic(*rootHints, []byte(in.RootHints())); err != nil {

@@ -21,9 +21,9 @@ func TestPrintAddrsAndFlags(t *testing.T) {
 		lines int
 		err   string
 	}{
-		{"lab default", []string{"-print-addrs"}, []string{"198.51.100.1", "2001:db8:100::1", "198.51.100.2"}, 45, ""},
-		{"no IPv6", []string{"-print-addrs", "-prefix6", ""}, []string{"198.51.100.1", "198.51.100.2"}, 22, ""},
-		{"tests", []string{"-print-addrs", "-prefix4", "127.0.53.0/24", "-prefix6="}, []string{"127.0.53.1"}, 22, ""},
+		{"lab default", []string{"-print-addrs"}, []string{"198.51.100.1", "2001:db8:100::1", "198.51.100.2"}, 49, ""},
+		{"no IPv6", []string{"-print-addrs", "-prefix6", ""}, []string{"198.51.100.1", "198.51.100.2"}, 24, ""},
+		{"tests", []string{"-print-addrs", "-prefix4", "127.0.53.0/24", "-prefix6="}, []string{"127.0.53.1"}, 24, ""},
 		{"bad prefix4", []string{"-prefix4", "198.51.100.0"}, nil, 0, "-prefix4"},
 		{"bad prefix6", []string{"-prefix6", "x"}, nil, 0, "-prefix6"},
 		{"port too big", []string{"-port", "70000"}, nil, 0, "-port"},
@@ -61,11 +61,12 @@ func TestPrintAddrsAndFlags(t *testing.T) {
 // random port, waits for the root hints file, queries a root and stops it.
 func TestRunServesUntilCancelled(t *testing.T) {
 	hints := filepath.Join(t.TempDir(), "root.hints")
+	anchor := filepath.Join(t.TempDir(), "root.ds")
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	var stderr syncBuffer
 	go func() {
-		done <- run(ctx, []string{"-prefix4", "127.0.56.0/24", "-prefix6", "", "-port", "0", "-root-hints", hints}, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"-prefix4", "127.0.56.0/24", "-prefix6", "", "-port", "0", "-root-hints", hints, "-trust-anchor", anchor}, &bytes.Buffer{}, &stderr)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	var text []byte
@@ -85,6 +86,13 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	}
 	if !strings.Contains(string(text), "a.root-servers.net.\t3600000\tIN\tA\t127.0.56.1") {
 		t.Errorf("hints:\n%s", text)
+	}
+	ds, err := os.ReadFile(anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ds), ".\t86400\tIN\tDS\t") {
+		t.Errorf("trust anchor:\n%s", ds)
 	}
 	port := portFromLog(t, stderr.String())
 	m := new(dns.Msg)
