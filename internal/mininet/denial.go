@@ -122,13 +122,14 @@ func (z *zone) proveNXDOMAIN(name string) []dns.RR {
 		p.add(z.nsec3Cover("*." + ce))
 		return p.rrs
 	}
-	ce := z.closestEncloser(name)
-	cover := z.nsecCover(name)
 	if z.sec.broken == bogusNXDOMAIN {
-		cover = z.nsecNotCovering(name)
+		// Only a record that does not cover the name (the wildcard proof
+		// could cover it by accident).
+		p.add(z.nsecNotCovering(name))
+		return p.rrs
 	}
-	p.add(cover)
-	p.add(z.nsecCover("*." + ce))
+	p.add(z.nsecCover(name))
+	p.add(z.nsecCover("*." + z.closestEncloser(name)))
 	return p.rrs
 }
 

@@ -105,13 +105,12 @@ func newZoneSigner(g *keyGen, origin string, spec signing) (*zoneSigner, error) 
 		s.dnskeys = append(s.dnskeys, s.zsk.dnskey)
 	}
 	if spec.broken == keyTrap {
-		// Decoys first, so a validator that tries keys in order and
-		// without a cap does all the work before it finds the real one.
-		var decoys []dns.RR
+		// The real key first, so the DS matches at once and the work goes
+		// into the signatures: each junk RRSIG names the shared tag, and
+		// a validator without caps tries every key for every one.
 		for _, k := range collidingKeys(s.ksk.dnskey, keyTrapKeys-1) {
-			decoys = append(decoys, k)
+			s.dnskeys = append(s.dnskeys, k)
 		}
-		s.dnskeys = append(decoys, s.dnskeys...)
 	}
 	dsKey := s.ksk.dnskey
 	if spec.broken == dsMismatch {
