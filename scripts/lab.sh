@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lab.sh builds and drives the anycastd network-namespace lab: a mini
-# internet, one BIRD 2 router, N anycastd nodes and a client, joined by veth
-# pairs that live only inside the lab's namespaces. See docs/lab.md.
+# internet, one upstream router (BIRD 2, or FRR with --router frr), optionally
+# a second BIRD router (--routers 2), N anycastd nodes and a client, joined by
+# veth pairs that live only inside the lab's namespaces. See docs/lab.md.
 #
 # Safety: no interface is ever created in the root namespace and no namespace
 # gets a route towards the host's uplink; `down` removes everything `up` made.
@@ -17,7 +18,12 @@ readonly R1_INET4=198.51.100.254 R1_INET6=2001:db8:100::fe
 readonly R1_C4=203.0.113.1 R1_C6=2001:db8:c::1 C1_4=203.0.113.2 C1_6=2001:db8:c::2
 readonly SVC4=192.0.2.53 SVC6=2001:db8:53::53
 readonly SVC4_PREFIX=192.0.2.53/32 SVC6_PREFIX=2001:db8:53::53/128
-readonly R1_AS=64496 NODE_AS_BASE=64512
+readonly R1_AS=64496 R2_AS=64497 NODE_AS_BASE=64512
+# r2 (--routers 2): 198.19.N.1 / fd00:54:N::1 towards node N, 198.19.0.0/24
+# and fd00:54::/64 towards c1, 198.19.255.0/24 and fd00:54:255::/64 towards inet.
+readonly R2_C4=198.19.0.1 R2_C6=fd00:54::1 C1_R2_4=198.19.0.2 C1_R2_6=fd00:54::2
+readonly R2_INET4=198.19.255.1 R2_INET6=fd00:54:255::1 INET_R2_4=198.19.255.2 INET_R2_6=fd00:54:255::2
+readonly FRR_LIB=/usr/lib/frr
 readonly MAX_NODES=200
 
 name=${LAB_NAME:-acd}
@@ -26,6 +32,9 @@ bin_dir=${LAB_BIN:-}
 no_mininet=0
 timeout_s=60
 kernel=0
+router=bird
+routers=1
+on=r1
 rest=()
 extra_routes=()
 
@@ -33,7 +42,9 @@ usage() {
 	cat <<'EOF'
 usage: scripts/lab.sh [--name P] COMMAND [options] [args]
 
-  up [--nodes N] [--bin DIR] [--no-mininet]   build the lab (defaults N=3, DIR=./bin)
+  up [--nodes N] [--bin DIR] [--no-mininet] [--router bird|frr] [--routers 1|2]
+                                              build the lab (defaults N=3, DIR=./bin,
+                                              r1 runs BIRD, one router)
   down                                        kill lab processes, delete namespaces and LABDIR
   status                                      namespaces, processes, BGP sessions
   node-start N [anycastd args...]             start DIR/anycastd in P-nN (background)
@@ -41,10 +52,15 @@ usage: scripts/lab.sh [--name P] COMMAND [options] [args]
   ctl N ARGS...                               anycastctl against node N's control socket
   exec NS CMD...                              run CMD in NS (inet|r1|c1|nN)
   dig ARGS...                                 dig from c1 (default server @192.0.2.53)
-  routes                                      BIRD and kernel routes for the service prefixes
-  paths [--kernel] [PREFIX]                   print the number of BGP paths (or kernel nexthops)
-  wait-paths COUNT [--kernel] [--timeout S] [PREFIX]
+  routes [--on R]                             BGP and kernel routes for the service prefixes
+  paths [--kernel] [--on R] [PREFIX]          print the number of BGP paths (or kernel nexthops)
+  wait-paths COUNT [--kernel] [--on R] [--timeout S] [PREFIX]
                                               wait until `paths` equals COUNT
+  router-stop R [SIGNAL]                      stop router R's daemons (default KILL, as a crash)
+  router-start R                              start router R's daemons again with its config
+  vtysh ARGS...                               FRR's vtysh (bgpd) on r1 (--router frr labs)
+
+R is r1 (default) or r2.
 
 Every command takes --name P (or env LAB_NAME, default acd); LABDIR=/run/anycastd-lab/P.
 EOF
@@ -73,6 +89,12 @@ parse_opts() {
 		--timeout=*) timeout_s=${1#*=}; shift ;;
 		--no-mininet) no_mininet=1; shift ;;
 		--kernel) kernel=1; shift ;;
+		--router) router=${2:?--router needs a value}; shift 2 ;;
+		--router=*) router=${1#*=}; shift ;;
+		--routers) routers=${2:?--routers needs a value}; shift 2 ;;
+		--routers=*) routers=${1#*=}; shift ;;
+		--on) on=${2:?--on needs a value}; shift 2 ;;
+		--on=*) on=${1#*=}; shift ;;
 		--) shift; break ;;
 		*) break ;;
 		esac
@@ -88,11 +110,22 @@ nsx() {
 }
 lab_dir() { printf '%s/%s' "$LAB_ROOT" "$name"; }
 
+# router_kind prints what runs on router R (r1: what `up --router` chose,
+# recorded in LABDIR/router; r2: always BIRD).
+router_kind() {
+	if [[ $1 == r1 && -r "$(lab_dir)/router" ]]; then cat "$(lab_dir)/router"; else echo bird; fi
+}
+
+check_router() {
+	[[ $1 == r1 || ($1 == r2 && -d "$(lab_dir)/r2") ]] ||
+		die "no router '$1' in lab $name (r1, or r2 with up --routers 2)"
+}
+
 # lab_namespaces lists the namespaces of this lab only: an exact match, so
 # lab "acd" never touches lab "acd2" or anything else on the host.
 lab_namespaces() {
 	ip netns list 2>/dev/null | awk '{print $1}' |
-		grep -E "^${name}-(inet|r1|c1|n[0-9]+)\$" || true
+		grep -E "^${name}-(inet|r1|r2|c1|n[0-9]+)\$" || true
 }
 
 check_name() {
@@ -248,16 +281,29 @@ b.root-servers.net.      3600000      AAAA  2001:db8:100::2
 EOF
 }
 
+# router_side prints, for router R and node N, the router's IPv4 and IPv6
+# address on the link to the node, the node's, and the router's AS.
+router_side() {
+	local r=$1 n=$2
+	if [[ $r == r2 ]]; then
+		printf '%s %s %s %s %s\n' "198.19.$n.1" "fd00:54:$n::1" "198.19.$n.2" "fd00:54:$n::2" "$R2_AS"
+	else
+		printf '%s %s %s %s %s\n' "198.18.$n.1" "fd00:53:$n::1" "198.18.$n.2" "fd00:53:$n::2" "$R1_AS"
+	fi
+}
+
 write_bird_conf() {
-	local d n
+	local r=${1:-r1} d n rid l4 l6 p4 p6 as
 	d=$(lab_dir)
+	rid=$R1_INET4
+	[[ $r == r2 ]] && rid=$R2_INET4
 	{
 		cat <<EOF
-# BIRD 2 config for the upstream router r1 of lab "$name", written by
+# BIRD 2 config for the upstream router $r of lab "$name", written by
 # scripts/lab.sh. Not the Debian default: no direct/static protocols, and the
 # router only learns the anycast prefixes from the nodes.
-log "$d/r1/bird.log" all;
-router id $R1_INET4;
+log "$d/$r/bird.log" all;
+router id $rid;
 
 protocol device {
 	scan time 10;
@@ -288,7 +334,7 @@ protocol kernel kernel6 {
 
 # Hold 9 / keepalive 3 come from the node's OPEN (the lower hold time wins).
 template bgp node_session {
-	local as $R1_AS;
+	local as $(router_side "$r" 1 | cut -d' ' -f5);
 	error wait time 1, 10;
 	connect retry time 1;
 	connect delay time 1;
@@ -302,46 +348,159 @@ template bgp node_session {
 # whether anyone else still announces before it withdraws.
 EOF
 		for ((n = 1; n <= nodes; n++)); do
+			read -r l4 l6 p4 p6 as < <(router_side "$r" "$n")
 			cat <<EOF
 
 protocol bgp n${n}_v4 from node_session {
 	description "node n$n IPv4";
-	local 198.18.$n.1 as $R1_AS;
-	neighbor 198.18.$n.2 as $((NODE_AS_BASE + n));
+	local $l4 as $as;
+	neighbor $p4 as $((NODE_AS_BASE + n));
 	ipv4 { import filter from_node; export where source = RTS_BGP; add paths tx; };
 }
 
 protocol bgp n${n}_v6 from node_session {
 	description "node n$n IPv6";
-	local fd00:53:$n::1 as $R1_AS;
-	neighbor fd00:53:$n::2 as $((NODE_AS_BASE + n));
+	local $l6 as $as;
+	neighbor $p6 as $((NODE_AS_BASE + n));
 	ipv6 { import filter from_node; export where source = RTS_BGP; add paths tx; };
 }
 EOF
 		done
-	} >"$d/r1/bird.conf"
+	} >"$d/$r/bird.conf"
 }
 
 start_bird() {
-	local d i
-	d=$(lab_dir)
-	write_bird_conf
-	nsx r1 bird -p -c "$d/r1/bird.conf" || die "bird rejected $d/r1/bird.conf"
+	local r=${1:-r1} d i
+	d=$(lab_dir)/$r
+	[[ -s $d/bird.conf ]] || write_bird_conf "$r"
+	nsx "$r" bird -p -c "$d/bird.conf" || die "bird rejected $d/bird.conf"
 	# Its own output goes to the log too: a caller reading our stdout through
 	# a pipe must not wait for the daemon to close it.
-	nsx r1 bird -c "$d/r1/bird.conf" -s "$d/r1/bird.ctl" -P "$d/r1/bird.pid" \
-		</dev/null >>"$d/r1/bird.log" 2>&1
+	nsx "$r" bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" \
+		</dev/null >>"$d/bird.log" 2>&1
 	for ((i = 0; i < 100; i++)); do
-		birdc -s "$d/r1/bird.ctl" show status >/dev/null 2>&1 && break
+		birdc -s "$d/bird.ctl" show status >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	((i < 100)) || die "bird did not open $d/r1/bird.ctl (log $d/r1/bird.log)"
-	log "bird up (pid $(<"$d/r1/bird.pid"))"
+	((i < 100)) || die "bird did not open $d/bird.ctl (log $d/bird.log)"
+	log "bird up on $r (pid $(<"$d/bird.pid"))"
+}
+
+# write_frr_conf writes r1's FRR configuration (--router frr): zebra for the
+# kernel routes, bgpd with the same policy as the BIRD router.
+write_frr_conf() {
+	local d n l4 l6 p4 p6 as
+	d=$(lab_dir)/r1/frr
+	cat >"$d/zebra.conf" <<EOF
+! zebra for r1 of lab "$name", written by scripts/lab.sh; never /etc/frr.
+hostname ${name}-r1
+log file $d/zebra.log
+EOF
+	{
+		cat <<EOF
+! bgpd for r1 of lab "$name", written by scripts/lab.sh; never /etc/frr.
+hostname ${name}-r1
+log file $d/bgpd.log
+!
+! RFC 8326: a draining node tags its routes GRACEFUL_SHUTDOWN (65535:0).
+! FRR's "bgp graceful-shutdown" is about sending it; on receipt this
+! route-map does what BIRD's from_node filter does: local-pref 0, so the
+! path leaves the ECMP set at once but stays as a fallback.
+bgp community-list standard GSHUT seq 5 permit 65535:0
+route-map from_node permit 10
+ match community GSHUT
+ set local-preference 0
+exit
+route-map from_node permit 20
+exit
+!
+router bgp $R1_AS
+ bgp router-id $R1_INET4
+ ! Explicit policy (from_node in, everything out) instead of RFC 8212's
+ ! default deny on eBGP; the lab has no other routes to leak.
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ ! Each node is its own AS: without multipath-relax FRR only load-shares
+ ! over paths with an identical AS path, i.e. never here.
+ bgp bestpath as-path multipath-relax
+ ! Compare MED across neighbour ASes (BIRD: med metric yes), so a degraded
+ ! node's higher MED takes it out of the ECMP set.
+ bgp always-compare-med
+EOF
+		for ((n = 1; n <= nodes; n++)); do
+			read -r l4 l6 p4 p6 as < <(router_side r1 "$n")
+			cat <<EOF
+ neighbor $p4 remote-as $((NODE_AS_BASE + n))
+ neighbor $p4 description node n$n IPv4
+ neighbor $p4 update-source $l4
+ neighbor $p4 timers connect 1
+ neighbor $p6 remote-as $((NODE_AS_BASE + n))
+ neighbor $p6 description node n$n IPv6
+ neighbor $p6 update-source $l6
+ neighbor $p6 timers connect 1
+EOF
+		done
+		printf ' address-family ipv4 unicast\n  maximum-paths 16\n'
+		for ((n = 1; n <= nodes; n++)); do
+			read -r l4 l6 p4 p6 as < <(router_side r1 "$n")
+			printf '  neighbor %s activate\n  neighbor %s route-map from_node in\n  neighbor %s addpath-tx-all-paths\n' "$p4" "$p4" "$p4"
+		done
+		printf ' exit-address-family\n address-family ipv6 unicast\n  maximum-paths 16\n'
+		for ((n = 1; n <= nodes; n++)); do
+			read -r l4 l6 p4 p6 as < <(router_side r1 "$n")
+			printf '  neighbor %s activate\n  neighbor %s route-map from_node in\n  neighbor %s addpath-tx-all-paths\n' "$p6" "$p6" "$p6"
+		done
+		printf ' exit-address-family\nexit\n'
+	} >"$d/bgpd.conf"
+}
+
+# frr_daemon starts one FRR daemon in r1, as the package's user frr (FRR
+# refuses a user outside its vty group frrvty), so LABDIR/r1/frr belongs to
+# frr. -P 0: no TCP vty; every path (config, pid, zserv and vty sockets, log)
+# is under LABDIR, never the package's /etc/frr or /run/frr.
+frr_daemon() {
+	local dn=$1 d
+	d=$(lab_dir)/r1/frr
+	nsx r1 "$FRR_LIB/$dn" -d -A 127.0.0.1 -P 0 -f "$d/$dn.conf" \
+		-i "$d/$dn.pid" -z "$d/zserv.api" --vty_socket "$d" \
+		</dev/null >>"$d/frr.log" 2>&1 || die "FRR $dn did not start (log $d/frr.log, $d/$dn.log)"
+}
+
+vtysh_lab() { vtysh --vty_socket "$(lab_dir)/r1/frr" -d bgpd "$@"; }
+
+start_frr() {
+	local d i
+	d=$(lab_dir)/r1/frr
+	[[ -x $FRR_LIB/bgpd && -x $FRR_LIB/zebra ]] || die "FRR not installed ($FRR_LIB/bgpd); run scripts/deps.sh"
+	mkdir -p "$d"
+	[[ -s $d/bgpd.conf ]] || write_frr_conf
+	chown -R frr:frr "$d"
+	# zebra first: bgpd hands it the ECMP routes for r1's kernel.
+	frr_daemon zebra
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $d/zserv.api ]] && break
+		sleep 0.1
+	done
+	((i < 100)) || die "zebra did not open $d/zserv.api (log $d/frr.log)"
+	frr_daemon bgpd
+	for ((i = 0; i < 100; i++)); do
+		vtysh_lab -c "show bgp summary" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	((i < 100)) || die "bgpd did not answer on $d/bgpd.vty (log $d/frr.log)"
+	log "frr up on r1 (zebra $(<"$d/zebra.pid"), bgpd $(<"$d/bgpd.pid"))"
+}
+
+start_router() {
+	if [[ $(router_kind "$1") == frr ]]; then start_frr; else start_bird "$1"; fi
 }
 
 write_node_conf() {
-	local n=$1 d
+	local n=$1 d r2_peers=""
 	d=$(lab_dir)
+	if ((routers == 2)); then
+		r2_peers=$(printf '\n    - {address: 198.19.%s.1, asn: %s}\n    - {address: "fd00:54:%s::1", asn: %s}' "$n" "$R2_AS" "$n" "$R2_AS")
+	fi
 	mkdir -p "$d/n$n/state"
 	chmod 0700 "$d/n$n/state"
 	cat >"$d/n$n/anycastd.yaml" <<EOF
@@ -354,12 +513,45 @@ bgp:
   router_id: 198.18.$n.2
   peers:
     - {address: 198.18.$n.1, asn: $R1_AS}
-    - {address: "fd00:53:$n::1", asn: $R1_AS}
+    - {address: "fd00:53:$n::1", asn: $R1_AS}${r2_peers}
 # Lab hosts run no NTP, so the clock-sync check would mark every node degraded.
 health: {interval: 1s, rise: 3, fall: 2, canary_name: canary.anycastd.lab., canary_type: A, degrading: {clock: false}}
 metrics: {listen: "127.0.0.1:9253"}
 drain: {lame_duck: 2s}
 EOF
+}
+
+# build_r2 adds the second router (--routers 2): links to every node, to c1
+# and to inet. Defaults stay via r1; r2 is the nodes' second BGP upstream,
+# and c1 can send through it with a route via 198.19.0.1 (docs/lab.md).
+build_r2() {
+	local n
+	nsx r2 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1
+	link r2 c1
+	addr r2 c1 "$R2_C4/24"
+	addr r2 c1 "$R2_C6/64"
+	addr c1 r2 "$C1_R2_4/24"
+	addr c1 r2 "$C1_R2_6/64"
+	link r2 inet
+	addr r2 inet "$R2_INET4/24"
+	addr r2 inet "$R2_INET6/64"
+	addr inet r2 "$INET_R2_4/24"
+	addr inet r2 "$INET_R2_6/64"
+	ip -n "$(ns r2)" route add "$INET4_PREFIX" via "$INET_R2_4"
+	ip -n "$(ns r2)" -6 route add "$INET6_PREFIX" via "$INET_R2_6"
+	# Replies to what came in through r2 go back through r2.
+	ip -n "$(ns inet)" route add 198.19.0.0/16 via "$R2_INET4"
+	ip -n "$(ns inet)" -6 route add fd00:54::/32 via "$R2_INET6"
+	for ((n = 1; n <= nodes; n++)); do
+		link r2 "n$n"
+		addr r2 "n$n" "198.19.$n.1/24"
+		addr r2 "n$n" "fd00:54:$n::1/64"
+		addr "n$n" r2 "198.19.$n.2/24"
+		addr "n$n" r2 "fd00:54:$n::2/64"
+		ip -n "$(ns "n$n")" route add 198.19.0.0/24 via "198.19.$n.1"
+		ip -n "$(ns "n$n")" -6 route add fd00:54::/64 via "fd00:54:$n::1"
+	done
 }
 
 on_up_exit() {
@@ -377,6 +569,8 @@ cmd_up() {
 	if ! [[ $nodes =~ ^[0-9]+$ ]] || ((nodes < 1 || nodes > MAX_NODES)); then
 		die "--nodes must be 1..$MAX_NODES"
 	fi
+	[[ $router == bird || $router == frr ]] || die "--router must be bird or frr"
+	[[ $routers == 1 || $routers == 2 ]] || die "--routers must be 1 or 2"
 	d=$(lab_dir)
 	if [[ -e $d || -n $(lab_namespaces) ]]; then
 		die "lab $name already exists; run: $0 down --name $name"
@@ -394,10 +588,13 @@ cmd_up() {
 	chmod 0755 "$LAB_ROOT" "$d"
 	printf '%s\n' "$bin_dir" >"$d/bin"
 	printf '%s\n' "$nodes" >"$d/nodes"
+	printf '%s\n' "$router" >"$d/router"
+	((routers == 2)) && mkdir -p "$d/r2"
 
 	mk_ns inet
 	mk_ns r1
 	mk_ns c1
+	((routers == 2)) && mk_ns r2
 	for ((n = 1; n <= nodes; n++)); do mk_ns "n$n"; done
 	nsx r1 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
 		net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1
@@ -446,6 +643,7 @@ cmd_up() {
 		mkdir -p "$d/n$n"
 		write_node_conf "$n"
 	done
+	((routers == 2)) && build_r2
 	log "namespaces and links up: $(lab_namespaces | tr '\n' ' ')"
 
 	if ((no_mininet)); then
@@ -454,7 +652,8 @@ cmd_up() {
 	else
 		start_mininet
 	fi
-	start_bird
+	start_router r1
+	((routers == 2)) && start_bird r2
 
 	trap - EXIT INT TERM
 	log "lab ready; node configs in $d/nN/anycastd.yaml (anycastd not started)"
@@ -565,7 +764,7 @@ cmd_exec() {
 	(($# >= 2)) || die "usage: exec NS CMD..."
 	n=${1#"$name"-}
 	shift
-	[[ $n =~ ^(inet|r1|c1|n[0-9]+)$ ]] || die "unknown namespace '$n' (inet|r1|c1|nN)"
+	[[ $n =~ ^(inet|r1|r2|c1|n[0-9]+)$ ]] || die "unknown namespace '$n' (inet|r1|r2|c1|nN)"
 	ip netns list | awk '{print $1}' | grep -qx "$(ns "$n")" || die "namespace $(ns "$n") does not exist"
 	nsx "$n" "$@"
 }
@@ -585,17 +784,27 @@ cmd_dig() {
 
 # ---------------------------------------------------------------- routes
 
-birdc_lab() { birdc -s "$(lab_dir)/r1/bird.ctl" "$@"; }
+birdc_lab() { birdc -s "$(lab_dir)/$on/bird.ctl" "$@"; }
+
+# frr_afi prints FRR's address family for a prefix.
+frr_afi() { if [[ $1 == *:* ]]; then echo ipv6; else echo ipv4; fi; }
 
 cmd_routes() {
-	[[ -S "$(lab_dir)/r1/bird.ctl" ]] || die "lab $name has no running BIRD"
-	echo "--- BIRD (r1): BGP routes for the service prefixes"
-	birdc_lab show route "$SVC4_PREFIX" || true
-	birdc_lab show route "$SVC6_PREFIX" || true
-	echo "--- kernel (r1): ip route show $SVC4_PREFIX"
-	ip -n "$(ns r1)" route show "$SVC4_PREFIX"
-	echo "--- kernel (r1): ip -6 route show $SVC6_PREFIX"
-	ip -n "$(ns r1)" -6 route show "$SVC6_PREFIX"
+	check_router "$on"
+	if [[ $(router_kind "$on") == frr ]]; then
+		echo "--- FRR ($on): BGP routes for the service prefixes"
+		vtysh_lab -c "show bgp ipv4 unicast $SVC4_PREFIX" || true
+		vtysh_lab -c "show bgp ipv6 unicast $SVC6_PREFIX" || true
+	else
+		[[ -S "$(lab_dir)/$on/bird.ctl" ]] || die "lab $name has no running BIRD on $on"
+		echo "--- BIRD ($on): BGP routes for the service prefixes"
+		birdc_lab show route "$SVC4_PREFIX" || true
+		birdc_lab show route "$SVC6_PREFIX" || true
+	fi
+	echo "--- kernel ($on): ip route show $SVC4_PREFIX"
+	ip -n "$(ns "$on")" route show "$SVC4_PREFIX"
+	echo "--- kernel ($on): ip -6 route show $SVC6_PREFIX"
+	ip -n "$(ns "$on")" -6 route show "$SVC6_PREFIX"
 }
 
 # count_paths prints how many BGP routes BIRD holds for a prefix or, with
@@ -604,9 +813,9 @@ count_paths() {
 	local prefix=$1 out
 	if ((kernel)); then
 		if [[ $prefix == *:* ]]; then
-			out=$(ip -n "$(ns r1)" -6 route show "$prefix" 2>/dev/null || true)
+			out=$(ip -n "$(ns "$on")" -6 route show "$prefix" 2>/dev/null || true)
 		else
-			out=$(ip -n "$(ns r1)" route show "$prefix" 2>/dev/null || true)
+			out=$(ip -n "$(ns "$on")" route show "$prefix" 2>/dev/null || true)
 		fi
 		if [[ -z $out ]]; then
 			echo 0
@@ -615,6 +824,11 @@ count_paths() {
 		else
 			grep -c . <<<"$out"
 		fi
+	elif [[ $(router_kind "$on") == frr ]]; then
+		# "Paths: (2 available, best #1, table default)"; absent prefixes
+		# print "% Network not in table".
+		out=$(vtysh_lab -c "show bgp $(frr_afi "$prefix") unicast $prefix" 2>/dev/null || true)
+		sed -nE 's/^[[:space:]]*Paths: \(([0-9]+) available.*/\1/p' <<<"$out" | grep . || echo 0
 	else
 		out=$(birdc_lab show route "$prefix" 2>/dev/null || true)
 		grep -cE '(^|[[:space:]])unicast \[' <<<"$out" || true
@@ -622,6 +836,7 @@ count_paths() {
 }
 
 cmd_paths() {
+	check_router "$on"
 	count_paths "${1:-$SVC4_PREFIX}"
 }
 
@@ -633,6 +848,7 @@ cmd_wait_paths() {
 	parse_opts "$@"
 	prefix=${rest[0]:-$SVC4_PREFIX}
 	[[ $want =~ ^[0-9]+$ ]] || die "COUNT must be a number"
+	check_router "$on"
 	start=$(date +%s.%N)
 	while :; do
 		got=$(count_paths "$prefix")
@@ -668,10 +884,65 @@ cmd_status() {
 			echo "(no processes)"
 		fi
 	done
-	if [[ -S $d/r1/bird.ctl ]]; then
-		echo "--- BGP sessions on r1"
-		birdc_lab show protocols | grep -E '^(Name|n[0-9]+_v[46])' || true
-	fi
+	for on in r1 r2; do
+		if [[ $(router_kind "$on") == frr && -S $d/$on/frr/bgpd.vty ]]; then
+			echo "--- BGP sessions on $on (FRR)"
+			vtysh_lab -c "show bgp summary" || true
+		elif [[ -S $d/$on/bird.ctl ]]; then
+			echo "--- BGP sessions on $on"
+			birdc_lab show protocols | grep -E '^(Name|n[0-9]+_v[46])' || true
+		fi
+	done
+}
+
+# ---------------------------------------------------------------- routers
+
+# router_pids prints the pids of router R's daemons from their pid files.
+router_pids() {
+	local d f
+	d=$(lab_dir)/$1
+	for f in "$d/bird.pid" "$d/frr/bgpd.pid" "$d/frr/zebra.pid"; do
+		[[ -r $f ]] && alive "$(<"$f")" && cat "$f"
+	done
+	return 0
+}
+
+cmd_router_stop() {
+	local r=${1:-} sig=${2:-KILL} pids i
+	need_root
+	[[ -n $r ]] || die "usage: router-stop R [SIGNAL]"
+	check_router "$r"
+	sig=${sig#-}
+	sig=${sig#SIG}
+	mapfile -t pids < <(router_pids "$r")
+	((${#pids[@]} > 0)) || {
+		log "no router daemon runs on $r"
+		return 0
+	}
+	kill -s "$sig" "${pids[@]}"
+	for ((i = 0; i < 100; i++)); do
+		local left=0 p
+		for p in "${pids[@]}"; do alive "$p" && left=1; done
+		((left)) || break
+		sleep 0.1
+	done
+	((i < 100)) || die "router daemons on $r (${pids[*]}) still run 10 s after SIG$sig"
+	rm -f "$(lab_dir)/$r/bird.ctl" "$(lab_dir)/$r/frr/"*.vty "$(lab_dir)/$r/frr/zserv.api"
+	log "router $r stopped (SIG$sig: ${pids[*]})"
+}
+
+cmd_router_start() {
+	local r=${1:-}
+	need_root
+	[[ -n $r ]] || die "usage: router-start R"
+	check_router "$r"
+	[[ -z $(router_pids "$r") ]] || die "router $r already runs ($(router_pids "$r" | paste -sd' '))"
+	start_router "$r"
+}
+
+cmd_vtysh() {
+	[[ $(router_kind r1) == frr ]] || die "lab $name runs BIRD on r1, not FRR (birdc -s $(lab_dir)/r1/bird.ctl)"
+	vtysh_lab "$@"
 }
 
 # ---------------------------------------------------------------- main
@@ -725,6 +996,9 @@ main() {
 	routes) cmd_routes ;;
 	paths) cmd_paths "$@" ;;
 	wait-paths) cmd_wait_paths "$@" ;;
+	router-stop) cmd_router_stop "$@" ;;
+	router-start) cmd_router_start "$@" ;;
+	vtysh) cmd_vtysh "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage >&2
