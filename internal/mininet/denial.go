@@ -110,6 +110,14 @@ func (z *zone) provableEncloser(name string) (string, *dns.NSEC3) {
 	return z.origin, z.nsec3Match(z.origin)
 }
 
+// wildcardAt returns the wildcard name directly below ce.
+func wildcardAt(ce string) string {
+	if ce == "." {
+		return "*."
+	}
+	return "*." + ce
+}
+
 func (z *zone) nsec3Mode() bool { return z.sec.denial != NSEC }
 
 // proveNXDOMAIN: name does not exist, and no wildcard could have matched.
@@ -119,7 +127,7 @@ func (z *zone) proveNXDOMAIN(name string) []dns.RR {
 		ce, ceRR := z.provableEncloser(name)
 		p.add(ceRR)
 		p.add(z.nsec3Cover(nextCloser(name, ce)))
-		p.add(z.nsec3Cover("*." + ce))
+		p.add(z.nsec3Cover(wildcardAt(ce)))
 		return p.rrs
 	}
 	if z.sec.broken == bogusNXDOMAIN {
@@ -129,7 +137,7 @@ func (z *zone) proveNXDOMAIN(name string) []dns.RR {
 		return p.rrs
 	}
 	p.add(z.nsecCover(name))
-	p.add(z.nsecCover("*." + z.closestEncloser(name)))
+	p.add(z.nsecCover(wildcardAt(z.closestEncloser(name))))
 	return p.rrs
 }
 

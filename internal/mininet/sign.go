@@ -207,6 +207,7 @@ func (s *zoneSigner) sign(z *zone, now time.Time) error {
 			} else if err := sig.Sign(k.signer, rrset); err != nil {
 				return fmt.Errorf("sign %s %s: %w", owner, dns.TypeToString[t], err)
 			}
+			sig.Hdr.Ttl = h.Ttl
 			if s.spec.broken == badSig && owner == "bad."+z.origin {
 				sig = corrupt(sig)
 			}

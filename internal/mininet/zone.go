@@ -314,7 +314,7 @@ func (z *zone) lookup(name string) (*node, string) {
 			continue
 		}
 		// p is the closest encloser.
-		wild := "*." + strings.TrimPrefix(p, ".")
+		wild := wildcardAt(p)
 		w := z.nodes[wild]
 		if w == nil {
 			return nil, ""
