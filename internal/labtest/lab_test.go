@@ -81,7 +81,11 @@ type lab struct {
 	dir  string
 }
 
-func newLab(t *testing.T, nodes int) *lab {
+func newLab(t *testing.T, nodes int) *lab { t.Helper(); return newLabWith(t, nodes) }
+
+// newLabWith builds a lab with extra `lab.sh up` options (--router frr,
+// --routers 2).
+func newLabWith(t *testing.T, nodes int, upArgs ...string) *lab {
 	t.Helper()
 	needRoot(t)
 	name := fmt.Sprintf("t%d%s", os.Getpid()%10000, strings.ToLower(t.Name()[len("Test"):][:3]))
@@ -96,7 +100,7 @@ func newLab(t *testing.T, nodes int) *lab {
 		}
 		l.script("down")
 	})
-	if out, err := l.script("up", "--nodes", fmt.Sprint(nodes), "--bin", binDir); err != nil {
+	if out, err := l.script(append([]string{"up", "--nodes", fmt.Sprint(nodes), "--bin", binDir}, upArgs...)...); err != nil {
 		t.Fatalf("lab up: %v\n%s", err, out)
 	}
 	return l
