@@ -5,6 +5,8 @@
 //	anycastctl [-socket PATH] undrain
 //	anycastctl [-socket PATH] cache flush [NAME [--subtree]]
 //	anycastctl [-socket PATH] cache stats [--json]
+//	anycastctl image configure IMG node.yaml [--cert F --key F] [--ssh-key F] [--network F]
+//	anycastctl [-socket PATH] upgrade FILE [--force] [--tries N] | upgrade check
 //
 // Exit codes: 0 done (also "already drained"), 1 the node refused or failed
 // the command, 2 usage error, 3 the node could not be reached.
@@ -45,6 +47,18 @@ Commands:
   cache stats [--json]
                     entries, bytes, capacity, hits, misses, hit ratio,
                     stale answers served, prefetches, evictions
+  image configure IMG node.yaml [--cert F] [--key F] [--ssh-key F.pub]
+                    [--network F.network] [--file F[:DEST]] [--hostname H]
+                    validate node.yaml and write a node's files into an
+                    appliance image's config partition before flashing
+                    (no root needed; uses mtools). docs/image.md
+  upgrade FILE [--sha256 HEX] [--force] [--tries N] [--no-reboot]
+                    on an appliance: check FILE.sha256, drain, write the
+                    inactive root slot, add a boot entry with N tries
+                    (default 3), reboot. A slot that does not reach
+                    announcing is abandoned and the old one boots again.
+  upgrade check [--timeout D]
+                    the new slot's boot check: passes once announcing
   help              this text
 
 Flags:
@@ -93,6 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return &exitError{2, fmt.Errorf("missing command\n\n%s", usage)}
 	}
+	// image and upgrade run for minutes: they take the unshortened context.
+	base := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	c := control.NewClient(*socket)
@@ -107,11 +123,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = runSimple(ctx, "undrain", rest, c.Undrain, stdout)
 	case "cache":
 		err = runCache(ctx, c, rest, stdout)
+	case "image":
+		err = runImage(base, rest, stdout)
+	case "upgrade":
+		err = runUpgrade(base, c, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		return &exitError{2, fmt.Errorf("unknown command %q: known commands are status, drain, undrain, cache, help", cmd)}
+		return &exitError{2, fmt.Errorf("unknown command %q: known commands are status, drain, undrain, cache, image, upgrade, help", cmd)}
 	}
 	if err != nil {
 		var ee *exitError
