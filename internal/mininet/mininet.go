@@ -149,60 +149,11 @@ func New(cfg Config, log *slog.Logger) (*Internet, error) {
 			Bound: !s.unbound && len(addrs) > 0, Behaviour: s.behaviour})
 	}
 
-	specs := slices.Clone(slices.Concat(zoneTexts, moreZones))
-	for _, origin := range brokenZones {
-		specs = append(specs, zoneSpec{origin: origin, text: brokenZoneText(origin)})
+	zones, anchor, err := cachedZones(cfg, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("new mininet: %w", err)
 	}
-	records := map[string][]dns.RR{}
-	for _, spec := range specs {
-		rrs, err := parseZone(spec.origin, spec.text)
-		if err != nil {
-			return nil, fmt.Errorf("new mininet: %w", err)
-		}
-		records[spec.origin] = withAddresses(spec.origin, rrs, hosts)
-	}
-	// Keys first, so every parent holds its children's DS before it is
-	// signed; the DNSKEY RRset is zone data like any other.
-	signers := map[string]*zoneSigner{}
-	var keys keyGen
-	for _, spec := range specs {
-		sg, ok := signed[spec.origin]
-		if !ok {
-			continue
-		}
-		zs, err := newZoneSigner(&keys, spec.origin, sg)
-		if err != nil {
-			return nil, fmt.Errorf("new mininet: %w", err)
-		}
-		signers[spec.origin] = zs
-		records[spec.origin] = append(records[spec.origin], zs.dnskeys...)
-		if spec.origin == "." {
-			in.anchor = zs.ds
-			continue
-		}
-		p := parent(spec.origin)
-		if _, ok := records[p]; !ok {
-			return nil, fmt.Errorf("new mininet: signed zone %s has no parent zone %s", spec.origin, p)
-		}
-		records[p] = append(records[p], zs.ds...)
-	}
-	now := time.Now()
-	zones := map[string]*zone{}
-	for _, spec := range specs {
-		z, err := newZone(spec.origin, records[spec.origin])
-		if err != nil {
-			return nil, fmt.Errorf("new mininet: %w", err)
-		}
-		if z.junk, err = parseZone(".", zoneJunk[spec.origin]); err != nil {
-			return nil, fmt.Errorf("new mininet: junk of %s: %w", spec.origin, err)
-		}
-		if zs := signers[spec.origin]; zs != nil {
-			if err := zs.sign(z, now); err != nil {
-				return nil, fmt.Errorf("new mininet: %w", err)
-			}
-		}
-		zones[z.origin] = z
-	}
+	in.anchor = anchor
 
 	for i, s := range servers {
 		if !in.all[i].Bound {
@@ -329,4 +280,104 @@ func (in *Internet) TrustAnchor() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// zoneCache holds the zones built per address plan. Signing costs tens of
+// milliseconds (RSA), tests build a mini internet dozens of times, and
+// zones are immutable once built, so instances share them. Entries are
+// rebuilt after a day, long before their signatures (sigExpiration) run out.
+var zoneCache struct {
+	mu      sync.Mutex // guards what follows
+	entries map[[2]netip.Prefix]zoneCacheEntry
+}
+
+type zoneCacheEntry struct {
+	zones  map[string]*zone
+	anchor []dns.RR
+	built  time.Time
+}
+
+const zoneCacheMaxAge = 24 * time.Hour
+
+// cachedZones returns the zones for cfg's addresses, built now or shared
+// with an earlier New.
+func cachedZones(cfg Config, hosts []hostAddrs) (map[string]*zone, []dns.RR, error) {
+	key := [2]netip.Prefix{cfg.Prefix4, cfg.Prefix6}
+	zoneCache.mu.Lock()
+	defer zoneCache.mu.Unlock()
+	if e, ok := zoneCache.entries[key]; ok && time.Since(e.built) < zoneCacheMaxAge {
+		return e.zones, e.anchor, nil
+	}
+	now := time.Now()
+	zones, anchor, err := buildZones(hosts, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if zoneCache.entries == nil {
+		zoneCache.entries = map[[2]netip.Prefix]zoneCacheEntry{}
+	}
+	zoneCache.entries[key] = zoneCacheEntry{zones: zones, anchor: anchor, built: now}
+	return zones, anchor, nil
+}
+
+// buildZones parses every zone, adds the server addresses, the keys and
+// the DS of signed children, indexes and signs. now sets the signatures'
+// validity.
+func buildZones(hosts []hostAddrs, now time.Time) (map[string]*zone, []dns.RR, error) {
+	var anchor []dns.RR
+	specs := slices.Clone(slices.Concat(zoneTexts, moreZones))
+	for _, origin := range brokenZones {
+		specs = append(specs, zoneSpec{origin: origin, text: brokenZoneText(origin)})
+	}
+	records := map[string][]dns.RR{}
+	for _, spec := range specs {
+		rrs, err := parseZone(spec.origin, spec.text)
+		if err != nil {
+			return nil, nil, err
+		}
+		records[spec.origin] = withAddresses(spec.origin, rrs, hosts)
+	}
+	// Keys first, so every parent holds its children's DS before it is
+	// signed; the DNSKEY RRset is zone data like any other.
+	signers := map[string]*zoneSigner{}
+	var keys keyGen
+	for _, spec := range specs {
+		sg, ok := signed[spec.origin]
+		if !ok {
+			continue
+		}
+		zs, err := newZoneSigner(&keys, spec.origin, sg)
+		if err != nil {
+			return nil, nil, err
+		}
+		signers[spec.origin] = zs
+		records[spec.origin] = append(records[spec.origin], zs.dnskeys...)
+		if spec.origin == "." {
+			anchor = zs.ds
+			continue
+		}
+		p := parent(spec.origin)
+		if _, ok := records[p]; !ok {
+			return nil, nil, fmt.Errorf("signed zone %s has no parent zone %s", spec.origin, p)
+		}
+		records[p] = append(records[p], zs.ds...)
+	}
+	zones := map[string]*zone{}
+	for _, spec := range specs {
+		z, err := newZone(spec.origin, records[spec.origin])
+		if err != nil {
+			return nil, nil, err
+		}
+		if z.junk, err = parseZone(".", zoneJunk[spec.origin]); err != nil {
+			return nil, nil, fmt.Errorf("junk of %s: %w", spec.origin, err)
+		}
+		if zs := signers[spec.origin]; zs != nil {
+			if err := zs.sign(z, now); err != nil {
+				return nil, nil, err
+			}
+		}
+		zones[z.origin] = z
+	}
+
+	return zones, anchor, nil
 }
