@@ -258,27 +258,28 @@ func TestChainOfTrust(t *testing.T) {
 		{"a.nic.org.", dns.TypeA, secure, 0},
 		{"a.nic.lab.", dns.TypeA, secure, 0},
 		{"a.nic.test.", dns.TypeA, secure, 0},
-		{"www.example.com.", dns.TypeA, secure, 0},
-		{"www.example.com.", dns.TypeAAAA, secure, 0},
-		{"example.com.", dns.TypeMX, secure, 0},
-		{"alias.example.com.", dns.TypeA, secure, 0},
+		{"www.chain.com.", dns.TypeCNAME, secure, 0},
+		{"alias.example.net.", dns.TypeCNAME, secure, 0},
+		{"final.example.org.", dns.TypeA, secure, 0},
+		{"example.org.", dns.TypeMX, secure, 0},
 		{"www.example.net.", dns.TypeA, secure, 0},
 		{"www.example.org.", dns.TypeA, secure, 0},
 		{"canary.anycastd.lab.", dns.TypeA, secure, 0},
 		{"good.canary.lab.", dns.TypeA, secure, 0},
 		{"www.good.test.", dns.TypeA, secure, 0},
-		{"example.com.", dns.TypeDS, secure, 0},
+		{"chain.com.", dns.TypeDS, secure, 0},
 		{"example.org.", dns.TypeDS, secure, 0}, // SHA-256 and SHA-384 digests
 		// Insecure delegations: no DS, and the parent proves it.
-		{"www.chain.com.", dns.TypeCNAME, insecure, 0}, // NSEC3 opt-out span
-		{"www.hosting.net.", dns.TypeA, insecure, 0},   // NSEC
-		{"www.plain.org.", dns.TypeA, insecure, 0},     // NSEC3 without opt-out
-		{"www.bench.lab.", dns.TypeA, insecure, 0},     // NSEC3, RSA/SHA-512 parent
-		{"www.victim.evil.", dns.TypeA, insecure, 0},   // the root's NSEC
-		{"www.formerr.com.", dns.TypeA, insecure, 0},   // opt-out again, another server
-		{"chain.com.", dns.TypeDS, insecure, 0},        // DS NODATA in an opt-out span
-		{"hosting.net.", dns.TypeDS, secure, 0},        // provably no DS
-		{"nope.com.", dns.TypeA, insecure, 0},          // NXDOMAIN in an opt-out span
+		{"www.example.com.", dns.TypeA, insecure, 0}, // NSEC3 opt-out span
+		{"any.wild.example.com.", dns.TypeA, insecure, 0},
+		{"www.hosting.net.", dns.TypeA, insecure, 0}, // NSEC
+		{"www.plain.org.", dns.TypeA, insecure, 0},   // NSEC3 without opt-out
+		{"www.bench.lab.", dns.TypeA, insecure, 0},   // NSEC3, RSA/SHA-512 parent
+		{"www.victim.evil.", dns.TypeA, insecure, 0}, // the root's NSEC
+		{"www.formerr.com.", dns.TypeA, insecure, 0}, // opt-out again, another server
+		{"example.com.", dns.TypeDS, insecure, 0},    // DS NODATA in an opt-out span
+		{"hosting.net.", dns.TypeDS, secure, 0},      // provably no DS
+		{"nope.com.", dns.TypeA, insecure, 0},        // NXDOMAIN in an opt-out span
 		{"nope.nsec3-iter500.test.", dns.TypeA, insecure, dns.ExtendedErrorCodeUnsupportedNSEC3IterValue},
 		{"www.nsec3-iter500.test.", dns.TypeA, secure, 0}, // data is fine; only its denial is not
 		{"www.alg-unsupported.test.", dns.TypeA, insecure, dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm},
@@ -323,14 +324,15 @@ func TestDenialProofs(t *testing.T) {
 		status   dnssec.Status
 		wildcard bool // the answer is a wildcard expansion
 	}{
-		{"NSEC NXDOMAIN", "nope.example.com.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, false},
-		{"NSEC NXDOMAIN below a name", "x.exists.wild.example.com.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, false},
-		{"NSEC NODATA", "www.example.com.", dns.TypeMX, dns.RcodeSuccess, dnssec.Secure, false},
-		{"NSEC NODATA empty non-terminal", "b.c.example.com.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, false},
-		{"NSEC wildcard", "any.wild.example.com.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, true},
-		{"NSEC wildcard two labels deep", "a.b.wild.example.com.", dns.TypeTXT, dns.RcodeSuccess, dnssec.Secure, true},
-		{"NSEC wildcard NODATA", "any.wild.example.com.", dns.TypeMX, dns.RcodeSuccess, dnssec.Secure, false},
-		{"NSEC wildcard CNAME", "x.cw.example.com.", dns.TypeCNAME, dns.RcodeSuccess, dnssec.Secure, true},
+		{"NSEC NXDOMAIN", "nope.example.org.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, false},
+		{"NSEC NXDOMAIN below a name", "x.exists.wild.example.org.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, false},
+		{"NSEC NODATA", "www.example.org.", dns.TypeMX, dns.RcodeSuccess, dnssec.Secure, false},
+		{"NSEC NODATA empty non-terminal", "b.c.example.org.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, false},
+		{"NSEC wildcard", "any.wild.example.org.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, true},
+		{"NSEC wildcard two labels deep", "a.b.wild.example.org.", dns.TypeTXT, dns.RcodeSuccess, dnssec.Secure, true},
+		{"NSEC wildcard NODATA", "any.wild.example.org.", dns.TypeMX, dns.RcodeSuccess, dnssec.Secure, false},
+		{"NSEC wildcard CNAME", "x.cw.example.org.", dns.TypeCNAME, dns.RcodeSuccess, dnssec.Secure, true},
+		{"NSEC NODATA at an apex", "chain.com.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, false},
 		{"NSEC root NXDOMAIN", "nope.invalid.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, false},
 		{"NSEC DNAME", "www.dname.example.net.", dns.TypeDNAME, dns.RcodeSuccess, dnssec.Secure, false},
 		{"NSEC3 NXDOMAIN", "nope.example.net.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, false},
@@ -343,7 +345,7 @@ func TestDenialProofs(t *testing.T) {
 		{"NSEC3 RSA/SHA-512 NXDOMAIN", "nope.lab.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, false},
 		{"NSEC3 opt-out NXDOMAIN", "nope.com.", dns.TypeA, dns.RcodeNameError, dnssec.Insecure, false},
 		{"NSEC3 opt-out NODATA at apex", "com.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, false},
-		{"NSEC3 opt-out signed child DS", "example.com.", dns.TypeDS, dns.RcodeSuccess, dnssec.Secure, false},
+		{"NSEC3 opt-out signed child DS", "chain.com.", dns.TypeDS, dns.RcodeSuccess, dnssec.Secure, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,13 +394,14 @@ func isWildcardAnswer(r *dns.Msg) bool {
 func TestNoDNSSECWithoutDO(t *testing.T) {
 	in := startTest(t)
 	questions := []query{
-		{server: "ns1.example.com.", qname: "www.example.com.", qtype: dns.TypeA},
-		{server: "ns1.example.com.", qname: "nope.example.com.", qtype: dns.TypeA},
-		{server: "ns1.example.com.", qname: "www.example.com.", qtype: dns.TypeMX},
-		{server: "ns1.example.com.", qname: "any.wild.example.com.", qtype: dns.TypeA},
+		{server: "ns.example.org.", qname: "www.example.org.", qtype: dns.TypeA},
+		{server: "ns.example.org.", qname: "nope.example.org.", qtype: dns.TypeA},
+		{server: "ns.example.org.", qname: "www.example.org.", qtype: dns.TypeMX},
+		{server: "ns.example.org.", qname: "any.wild.example.org.", qtype: dns.TypeA},
+		{server: "ns1.example.com.", qname: "www.chain.com.", qtype: dns.TypeA},
 		{server: "ns.example.net.", qname: "nope.example.net.", qtype: dns.TypeA},
 		{server: "a.root-servers.net.", qname: "www.example.com.", qtype: dns.TypeA},
-		{server: "a.nic.com.", qname: "www.chain.com.", qtype: dns.TypeA},
+		{server: "a.nic.com.", qname: "www.example.com.", qtype: dns.TypeA},
 		{server: "a.nic.com.", qname: "nope.com.", qtype: dns.TypeA},
 	}
 	dnssecRRs := func(r *dns.Msg) []string {
@@ -447,10 +450,10 @@ func TestOptOut(t *testing.T) {
 	in := startTest(t)
 	w := newValidator(t, in)
 	com := w.zones["com."]
-	if com.nsec3Match("example.com.") == nil {
-		t.Error("no NSEC3 for the signed delegation example.com.")
+	if com.nsec3Match("chain.com.") == nil {
+		t.Error("no NSEC3 for the signed delegation chain.com.")
 	}
-	for _, unsigned := range []string{"chain.com.", "glueless.com.", "formerr.com."} {
+	for _, unsigned := range []string{"example.com.", "glueless.com.", "formerr.com."} {
 		if com.nsec3Match(unsigned) != nil {
 			t.Errorf("NSEC3 for the unsigned delegation %s", unsigned)
 		}
@@ -461,9 +464,9 @@ func TestOptOut(t *testing.T) {
 		}
 	}
 	// The referral itself, as a resolver sees it.
-	r := w.ask("com.", "www.chain.com.", dns.TypeA)
-	// Here one record is both: the apex NSEC3 matches com. and its
-	// opt-out span covers chain.com.
+	r := w.ask("com.", "www.example.com.", dns.TypeA)
+	// One record may be both: the apex NSEC3 matches com. and its opt-out
+	// span covers example.com.
 	if r.Authoritative || len(denialOf(r.Ns)) == 0 || hasType(r.Ns, dns.TypeDS) {
 		t.Fatalf("referral: want NSEC3 closest encloser proof, no DS:\n%v", r)
 	}
@@ -475,8 +478,8 @@ func TestOptOut(t *testing.T) {
 	if o := w.verifyDenial(r.Ns, keys, b); o.status != dnssec.Secure {
 		t.Fatal(o)
 	}
-	if res, err := w.v.ProveInsecureDelegation("chain.com.", "com.", denialOf(r.Ns), b); res.Status != dnssec.Secure {
-		t.Errorf("opt-out proof of chain.com.: %v %v", res.Status, err)
+	if res, err := w.v.ProveInsecureDelegation("example.com.", "com.", denialOf(r.Ns), b); res.Status != dnssec.Secure {
+		t.Errorf("opt-out proof of example.com.: %v %v", res.Status, err)
 	}
 	// No other zone uses opt-out; org. (NSEC3) has a record for plain.org.
 	if w.zones["org."].nsec3Match("plain.org.") == nil {

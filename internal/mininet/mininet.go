@@ -1,8 +1,10 @@
 // Package mininet is a small, self-contained internet of authoritative DNS
-// servers: a root zone, the TLDs com., net., org. and lab., and a handful of
-// leaf zones that exercise what a recursive resolver must handle (referrals
-// with and without glue, CNAME chains across zones, negative answers,
-// truncation, lame and dead servers, a health canary).
+// servers: a root zone, the TLDs com., net., org., lab., evil. and test.,
+// and a handful of leaf zones that exercise what a recursive resolver must
+// handle (referrals with and without glue, CNAME chains across zones,
+// negative answers, truncation, lame and dead servers, a health canary).
+// Most zones are DNSSEC-signed at start-up with a chain of trust from
+// TrustAnchor, and test. holds zones broken on purpose for validators.
 //
 // The resolver's tests run it on 127.0.0.x addresses with a high port; the lab
 // runs it in a network namespace on 198.51.100.0/24 and 2001:db8:100::/64,

@@ -213,7 +213,7 @@ func TestAnswers(t *testing.T) {
 		},
 		{
 			name: "DS at an unsigned cut is NODATA from the parent",
-			q:    query{server: "a.nic.com.", qname: "chain.com.", qtype: dns.TypeDS},
+			q:    query{server: "a.nic.com.", qname: "example.com.", qtype: dns.TypeDS},
 			aa:   true,
 			ns:   []string{"com. SOA a.nic.com. hostmaster.nic.com. 2025010101 1800 900 604800 300"},
 		},

@@ -257,6 +257,12 @@ www	IN AAAA	2001:db8:100::83
 mail	IN A	198.51.100.26
 final	IN A	198.51.100.82
 www.target	IN A	198.51.100.90
+; wildcards and an empty non-terminal in an NSEC zone, for NSEC proofs
+*.wild	IN A	198.51.100.93
+*.wild	IN TXT	"wildcard"
+exists.wild	IN A	198.51.100.94
+*.cw	IN CNAME	www
+a.b.c	IN A	198.51.100.86
 `},
 	{"anycastd.lab.", `
 $TTL 3600
@@ -360,7 +366,7 @@ var signed = map[string]signing{
 	"org.":          {alg: dns.ED25519, denial: NSEC3},
 	"lab.":          {alg: dns.RSASHA512, csk: true, denial: NSEC3},
 	"test.":         {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC},
-	"example.com.":  {alg: dns.ED25519, csk: true, denial: NSEC},
+	"chain.com.":    {alg: dns.ED25519, csk: true, denial: NSEC},
 	"example.net.":  {alg: dns.ECDSAP256SHA256, denial: NSEC3},
 	"example.org.":  {alg: dns.ECDSAP384SHA384, denial: NSEC},
 	"anycastd.lab.": {alg: dns.RSASHA256, csk: true, denial: NSEC3},
