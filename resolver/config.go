@@ -88,6 +88,10 @@ type Config struct {
 	// MaxUpstreamQueries bounds the queries sent to authoritative servers
 	// for one client question, sub-lookups and retries included (default 64).
 	MaxUpstreamQueries int
+
+	// Privacy (issue 6, privacy.go): query log, dnstap, debug sampling,
+	// rate limit. The zero value keeps nothing about clients.
+	Privacy Privacy
 }
 
 const (

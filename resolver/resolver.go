@@ -25,6 +25,7 @@ type Resolver struct {
 	up      *upstream
 	flights singleflight.Group
 	cookies *cookies
+	priv    *privacy // query log, dnstap, sampling, rate limit (privacy.go)
 	now     func() time.Time
 
 	answered atomic.Uint64 // client queries answered, for QueryCount
@@ -72,6 +73,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 	}
 	r.cookies = newCookies()
 	r.up.ck = r.cookies
+	r.priv, err = newPrivacy(cfg.Privacy, cfg.NodeName, func() time.Time { return r.now() }, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("resolver config: %w", err)
+	}
+	r.up.priv = r.priv
 	return r, nil
 }
 
@@ -132,6 +138,10 @@ func (r *Resolver) Run(ctx context.Context) error {
 	r.running = true
 	r.mu.Unlock()
 
+	if err := r.priv.tap.open(); err != nil {
+		return err
+	}
+	defer r.priv.tap.close()
 	ls, err := r.listen(ctx)
 	if err != nil {
 		return err
@@ -164,6 +174,7 @@ loop:
 			break loop
 		case <-sweep.C:
 			r.cache.cleanUp()
+			r.priv.sweep()
 		case err := <-errc:
 			runErr = fmt.Errorf("serve dns: %w", err)
 			break loop

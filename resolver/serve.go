@@ -60,6 +60,22 @@ func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) (resp *dns
 	if req.Response {
 		return nil // never answer answers: that is how reflection loops start
 	}
+	if udp && r.priv.limit != nil {
+		switch r.priv.limit.check(client, r.now()) {
+		case rlDrop:
+			r.priv.limited.WithLabelValues("drop").Inc()
+			return nil
+		case rlSlip:
+			r.priv.limited.WithLabelValues("slip").Inc()
+			tc := new(dns.Msg).SetReply(req)
+			tc.Truncated = true
+			return tc
+		}
+	}
+	obs := &observation{start: r.now()}
+	// Registered first, so it runs last: it sees the answer the panic
+	// handler below may have put in place.
+	defer func() { r.priv.observe(obs, req, resp, client, udp) }()
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("panic answering query", "err", p)
@@ -78,6 +94,7 @@ func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) (resp *dns
 	resp.Compress = true
 
 	opt, optErr := clientOPT(req)
+	r.priv.stripECS(opt)
 	if optErr {
 		resp.Rcode = dns.RcodeFormatError
 		return resp
@@ -102,7 +119,7 @@ func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) (resp *dns
 		resp.Rcode = dns.RcodeRefused
 		ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeProhibited}
 	} else {
-		ede = r.fill(resp, req)
+		ede = r.fill(resp, req, obs)
 	}
 	if ede == nil && resp.Rcode == dns.RcodeServerFailure {
 		// Every SERVFAIL says why, even one no path explained.
@@ -165,7 +182,7 @@ const anyTTL = 3600
 
 // fill sets the rcode and sections of resp for the question of req. It
 // returns the Extended DNS Error to attach, if any.
-func (r *Resolver) fill(resp, req *dns.Msg) *dns.EDNS0_EDE {
+func (r *Resolver) fill(resp, req *dns.Msg, obs *observation) *dns.EDNS0_EDE {
 	switch {
 	case req.Opcode != dns.OpcodeQuery:
 		resp.Rcode = dns.RcodeNotImplemented
@@ -211,7 +228,9 @@ func (r *Resolver) fill(resp, req *dns.Msg) *dns.EDNS0_EDE {
 			resp.Rcode = dns.RcodeRefused
 			return nil
 		}
+		a.hit = true
 	}
+	obs.hit = a.hit
 	if err != nil {
 		r.log.Debug("resolve failed", "qname", q.Name, "qtype", dns.TypeToString[q.Qtype], "err", err)
 		resp.Rcode = dns.RcodeServerFailure

@@ -14,6 +14,7 @@ import (
 type answer struct {
 	msg   *dns.Msg
 	stale bool
+	hit   bool // from a fresh cache entry
 }
 
 // lookup answers q for a client: a fresh cache entry (starting a prefetch
@@ -34,7 +35,7 @@ func (r *Resolver) lookup(ctx context.Context, q dns.Question) (answer, error) {
 			r.prefetch(q, e)
 		}
 		m.Question = []dns.Question{q}
-		return answer{msg: m}, nil
+		return answer{msg: m, hit: true}, nil
 	}
 	r.m.cacheMisses.Inc()
 	ch := r.flight(ctx, q)

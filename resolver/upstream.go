@@ -44,6 +44,7 @@ type upstream struct {
 	no4     bool
 	no6     bool
 	ck      *cookies // client cookies towards authorities (RFC 7873 section 5.1)
+	priv    *privacy // counts any ECS option leaving us (must be none)
 
 	mismatched *prometheus.CounterVec // reason
 }
@@ -220,6 +221,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	}
 	m := newQuery(sent, edns)
 	u.ck.addCookie(m, addr.Addr())
+	u.priv.outgoing(m)
 	wire, err := m.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("pack query: %w", err)
@@ -296,6 +298,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	defer stop()
 	m := newQuery(q, edns)
 	u.ck.addCookie(m, addr.Addr())
+	u.priv.outgoing(m)
 	co := &dns.Conn{Conn: c}
 	if err := co.WriteMsg(m); err != nil {
 		return nil, fmt.Errorf("query %s over tcp: %w", addr, err)

@@ -1,0 +1,171 @@
+package resolver
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	dnstap "github.com/dnstap/golang-dnstap"
+	"github.com/miekg/dns"
+	"google.golang.org/protobuf/proto"
+)
+
+// tap writes one dnstap CLIENT_RESPONSE per answered query. What a dnstap
+// message can carry about a client is limited here: query_address is the
+// truncated prefix's network address or absent, query_port,
+// response_address and response_port are never set, and the query message
+// is the one left after respond stripped any ECS option.
+type tap struct {
+	cfg      DnstapConfig
+	identity []byte
+
+	written atomic.Uint64
+	dropped atomic.Uint64 // output busy or closed: a record lost, never a query delayed
+
+	// mu guards what follows.
+	mu     sync.Mutex
+	out    dnstap.Output
+	closed bool
+}
+
+func newTap(cfg DnstapConfig, node string) *tap {
+	return &tap{cfg: cfg, identity: []byte(node)}
+}
+
+// open starts the output: the file is created with mode 0600 (truncated),
+// or the unix socket is dialled (and redialled) by the library.
+func (t *tap) open() error {
+	if t == nil {
+		return nil
+	}
+	var out dnstap.Output
+	if t.cfg.File != "" {
+		f, err := os.OpenFile(t.cfg.File, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("open dnstap file: %w", err)
+		}
+		o, err := dnstap.NewFrameStreamOutput(f)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("open dnstap file %s: %w", t.cfg.File, err)
+		}
+		out = o
+	} else {
+		o, err := dnstap.NewFrameStreamSockOutput(&net.UnixAddr{Name: t.cfg.Socket, Net: "unix"})
+		if err != nil {
+			return fmt.Errorf("dnstap socket %s: %w", t.cfg.Socket, err)
+		}
+		o.SetTimeout(time.Second)
+		o.SetRetryInterval(5 * time.Second)
+		out = o
+	}
+	go out.RunOutputLoop()
+	t.mu.Lock()
+	t.out = out
+	t.mu.Unlock()
+	return nil
+}
+
+// close flushes and closes the output; later sends are dropped.
+func (t *tap) close() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	out := t.out
+	t.closed = true
+	t.mu.Unlock()
+	if out != nil {
+		out.Close()
+	}
+}
+
+func (t *tap) send(req, resp *dns.Msg, prefix netip.Prefix, withPrefix, udp bool, start, end time.Time) {
+	qwire, err := req.Pack()
+	if err != nil {
+		t.dropped.Add(1)
+		return
+	}
+	rwire, err := resp.Pack()
+	if err != nil {
+		t.dropped.Add(1)
+		return
+	}
+	typ := dnstap.Message_CLIENT_RESPONSE
+	proto_ := dnstap.SocketProtocol_TCP
+	if udp {
+		proto_ = dnstap.SocketProtocol_UDP
+	}
+	m := &dnstap.Message{
+		Type:             &typ,
+		SocketProtocol:   &proto_,
+		QueryTimeSec:     proto.Uint64(uint64(start.Unix())),
+		QueryTimeNsec:    proto.Uint32(uint32(start.Nanosecond())),
+		ResponseTimeSec:  proto.Uint64(uint64(end.Unix())),
+		ResponseTimeNsec: proto.Uint32(uint32(end.Nanosecond())),
+		QueryMessage:     qwire,
+		ResponseMessage:  rwire,
+	}
+	if prefix.IsValid() {
+		fam := dnstap.SocketFamily_INET6
+		if prefix.Addr().Is4() {
+			fam = dnstap.SocketFamily_INET
+		}
+		m.SocketFamily = &fam
+		if withPrefix {
+			// Masked already: the host bits are zero.
+			m.QueryAddress = prefix.Masked().Addr().AsSlice()
+		}
+	}
+	dt := &dnstap.Dnstap{
+		Type:     dnstap.Dnstap_MESSAGE.Enum(),
+		Identity: t.identity,
+		Version:  []byte("anycastd"),
+		Message:  m,
+	}
+	frame, err := proto.Marshal(dt)
+	if err != nil {
+		t.dropped.Add(1)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.out == nil || t.closed {
+		t.dropped.Add(1)
+		return
+	}
+	select {
+	case t.out.GetOutputChannel() <- frame:
+		t.written.Add(1)
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+// DnstapReport describes the dnstap output for the audit.
+type DnstapReport struct {
+	Enabled bool
+	File    string
+	Socket  string
+	// QueryAddress is "prefix" (the /24 or /48 network address) or
+	// "omitted"; response addresses and ports are never written.
+	QueryAddress string
+	Written      uint64
+	Dropped      uint64
+}
+
+func (t *tap) report() DnstapReport {
+	if t == nil {
+		return DnstapReport{}
+	}
+	qa := "omitted"
+	if t.cfg.ClientPrefix {
+		qa = "prefix"
+	}
+	return DnstapReport{Enabled: true, File: t.cfg.File, Socket: t.cfg.Socket, QueryAddress: qa,
+		Written: t.written.Load(), Dropped: t.dropped.Load()}
+}
