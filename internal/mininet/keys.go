@@ -11,8 +11,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/big"
-	"math/rand/v2"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -90,10 +91,13 @@ func (g *keyGen) key(origin, role string, alg uint8, flags uint16) (zoneKey, err
 		ek := ed25519.NewKeyFromSeed(sd[:ed25519.SeedSize])
 		pub = ek.Public().(ed25519.PublicKey)
 		k.signer = ek
-	case dns.ED448:
-		// Neither Go nor miekg/dns implements Ed448: a key that looks
-		// right on the wire and can never be verified.
-		pub = sd[:57]
+	case dns.PRIVATEDNS:
+		// A private algorithm (RFC 4034 appendix A.1.1): the key starts
+		// with the name of the algorithm. No validator implements it, so
+		// the zone must be treated as unsigned.
+		name := make([]byte, 64)
+		n, _ := dns.PackDomainName("mininet.example.", name, 0, nil, false)
+		pub = append(name[:n], sd[:32]...)
 	default:
 		return zoneKey{}, fmt.Errorf("key %s %s: algorithm %d not supported", origin, role, alg)
 	}
@@ -101,23 +105,64 @@ func (g *keyGen) key(origin, role string, alg uint8, flags uint16) (zoneKey, err
 	return k, nil
 }
 
-// badExponentKey returns an RSA/SHA-256 key with the modulus of a real key
-// and the exponent 2^32+1, which crypto/rsa refuses (it takes at most
-// 2^31-1): a validator must treat it as an unsupported algorithm.
-func badExponentKey(origin string, flags uint16) zoneKey {
-	mod := make([]byte, 256)
-	r := rand.New(rand.NewChaCha8([32]byte(seed(origin, "bad exponent")[:32])))
-	for i := range mod {
-		mod[i] = byte(r.Uint32())
+// badExponentKey returns an RSA/SHA-256 key with the exponent 2^32+1 (or
+// the next odd number that works with its primes), which crypto/rsa
+// refuses: Go-based validators must treat it as an unsupported algorithm,
+// while OpenSSL-based ones (Unbound) verify its signatures, which are real.
+func badExponentKey(origin string, flags uint16) (zoneKey, error) {
+	der, err := base64.StdEncoding.DecodeString(rsaBadExponentKey)
+	if err != nil {
+		return zoneKey{}, fmt.Errorf("key %s: %w", origin, err)
 	}
-	mod[0] |= 0x80 // full 2048 bits
-	mod[255] |= 1  // odd
-	pub := rsaPublic([]byte{1, 0, 0, 0, 1}, mod)
-	return zoneKey{dnskey: &dns.DNSKEY{
-		Hdr:   dns.RR_Header{Name: origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags: flags, Protocol: 3, Algorithm: dns.RSASHA256,
-		PublicKey: base64.StdEncoding.EncodeToString(pub),
-	}}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return zoneKey{}, fmt.Errorf("key %s: %w", origin, err)
+	}
+	rk := priv.(*rsa.PrivateKey)
+	one := big.NewInt(1)
+	phi := new(big.Int).Mul(new(big.Int).Sub(rk.Primes[0], one), new(big.Int).Sub(rk.Primes[1], one))
+	e := new(big.Int).Add(new(big.Int).Lsh(one, 32), one)
+	var d *big.Int
+	for d == nil {
+		if d = new(big.Int).ModInverse(e, phi); d == nil {
+			e.Add(e, big.NewInt(2))
+		}
+	}
+	pub := rsaPublic(e.Bytes(), rk.N.Bytes())
+	return zoneKey{
+		dnskey: &dns.DNSKEY{
+			Hdr:   dns.RR_Header{Name: origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+			Flags: flags, Protocol: 3, Algorithm: dns.RSASHA256,
+			PublicKey: base64.StdEncoding.EncodeToString(pub),
+		},
+		signer: rawRSASigner{n: rk.N, d: d},
+	}, nil
+}
+
+// rawRSASigner makes PKCS #1 v1.5 SHA-256 signatures with math/big, for
+// a key crypto/rsa will not use.
+type rawRSASigner struct{ n, d *big.Int }
+
+func (s rawRSASigner) Public() crypto.PublicKey { return nil }
+
+// sha256DigestInfo is the DER prefix of a SHA-256 DigestInfo (RFC 8017
+// section 9.2, note 1).
+var sha256DigestInfo = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
+
+func (s rawRSASigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if opts.HashFunc() != crypto.SHA256 || len(digest) != 32 {
+		return nil, fmt.Errorf("raw rsa sign: want a SHA-256 digest")
+	}
+	k := (s.n.BitLen() + 7) / 8
+	em := make([]byte, k)
+	em[1] = 1
+	t := append(slices.Clone(sha256DigestInfo), digest...)
+	for i := 2; i < k-len(t)-1; i++ {
+		em[i] = 0xff
+	}
+	copy(em[k-len(t):], t)
+	m := new(big.Int).SetBytes(em)
+	return m.Exp(m, s.d, s.n).FillBytes(make([]byte, k)), nil
 }
 
 // rsaPublic encodes an RSA public key as RFC 3110 says.
@@ -165,8 +210,6 @@ func sigLen(alg uint8) int {
 		return 64
 	case dns.ECDSAP384SHA384:
 		return 96
-	case dns.ED448:
-		return 114
 	}
 	return 256
 }

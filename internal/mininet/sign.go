@@ -39,13 +39,13 @@ type breakage uint8
 const (
 	intact         breakage = iota
 	dsMismatch              // the parent's DS matches no key of the zone
-	expired                 // every signature expired yesterday
-	notYetValid             // every signature becomes valid tomorrow
-	missingSig              // RRsets owned by www.<zone> have no RRSIG
+	expired                 // every signature expired a week ago
+	notYetValid             // every signature becomes valid in a week
+	missingSig              // data RRsets owned by www.<zone> have no RRSIG (its NSEC has)
 	badSig                  // RRsets owned by bad.<zone> have a corrupted RRSIG
 	keyTrap                 // 60 DNSKEYs share the key tag; 4 junk RRSIGs before each real one
-	unsupportedAlg          // DS and DNSKEY use algorithm 16 (Ed448), which nobody here implements
-	badExponent             // RSA key with an exponent crypto/rsa rejects
+	unsupportedAlg          // DS and DNSKEY use the private algorithm 253, which no validator implements
+	badExponent             // RSA key with an exponent crypto/rsa rejects (OpenSSL accepts it)
 	zskOnly                 // the DNSKEY RRset is signed only by the ZSK, not by the key the DS names
 	bogusNXDOMAIN           // NXDOMAIN answers carry an NSEC that does not cover the name
 )
@@ -85,9 +85,9 @@ func newZoneSigner(g *keyGen, origin string, spec signing) (*zoneSigner, error) 
 	var err error
 	switch spec.broken {
 	case badExponent:
-		s.ksk = badExponentKey(origin, kskFlags)
+		s.ksk, err = badExponentKey(origin, kskFlags)
 	case unsupportedAlg:
-		s.ksk, err = g.key(origin, "ksk", dns.ED448, kskFlags)
+		s.ksk, err = g.key(origin, "ksk", dns.PRIVATEDNS, kskFlags)
 	default:
 		s.ksk, err = g.key(origin, "ksk", spec.alg, kskFlags)
 	}
@@ -159,10 +159,11 @@ func (s *zoneSigner) sign(z *zone, now time.Time) error {
 		iterations: s.spec.iterations}
 	inception, expiration := now.Add(-sigInception), now.Add(sigExpiration)
 	switch s.spec.broken {
+	// A week off: validators allow clock skew, Unbound up to a day.
 	case expired:
-		inception, expiration = now.Add(-30*24*time.Hour), now.Add(-24*time.Hour)
+		inception, expiration = now.Add(-30*24*time.Hour), now.Add(-7*24*time.Hour)
 	case notYetValid:
-		inception, expiration = now.Add(24*time.Hour), now.Add(30*24*time.Hour)
+		inception, expiration = now.Add(7*24*time.Hour), now.Add(30*24*time.Hour)
 	}
 	negTTL := min(z.soa.Hdr.Ttl, z.soa.Minttl)
 
@@ -182,7 +183,7 @@ func (s *zoneSigner) sign(z *zone, now time.Time) error {
 	signSet := func(rrset []dns.RR) error {
 		h := rrset[0].Header()
 		owner, t := h.Name, h.Rrtype
-		if s.spec.broken == missingSig && owner == "www."+z.origin {
+		if s.spec.broken == missingSig && owner == "www."+z.origin && t != dns.TypeNSEC {
 			return nil
 		}
 		var signers []zoneKey

@@ -379,7 +379,7 @@ var signed = map[string]signing{
 	"missing-rrsig.test.":   {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: missingSig},
 	"nsec3-iter500.test.":   {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC3, iterations: 500},
 	"keytrap.test.":         {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: keyTrap},
-	"alg-unsupported.test.": {alg: dns.ED448, csk: true, denial: NSEC, broken: unsupportedAlg},
+	"alg-unsupported.test.": {alg: dns.PRIVATEDNS, csk: true, denial: NSEC, broken: unsupportedAlg},
 	"rsa-exponent.test.":    {alg: dns.RSASHA256, csk: true, denial: NSEC, broken: badExponent},
 	"zsk-only.test.":        {alg: dns.ECDSAP256SHA256, denial: NSEC, broken: zskOnly},
 	"bad-nsec.test.":        {alg: dns.ECDSAP256SHA256, csk: true, denial: NSEC, broken: bogusNXDOMAIN},
