@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/anycastd/anycastd/resolver/dnssec"
 )
 
 // Config is what New needs. The zero value of every optional field means
@@ -92,6 +94,11 @@ type Config struct {
 	// Privacy (issue 6, privacy.go): query log, dnstap, debug sampling,
 	// rate limit. The zero value keeps nothing about clients.
 	Privacy Privacy
+
+	// DNSSEC (issue 4, validate.go) validates answers from this
+	// validator's trust anchors; nil means no validation, no DO bit
+	// upstream, never AD.
+	DNSSEC *dnssec.Validator
 }
 
 const (

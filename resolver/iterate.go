@@ -51,6 +51,7 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, b budget) (*dns.
 // in one lookup.
 func (r *Resolver) resolveChain(ctx context.Context, q dns.Question, b budget) (*dns.Msg, error) {
 	var chain []dns.RR
+	secure := true // every link validated Secure
 	name := q.Name
 	seen := map[string]bool{name: true}
 	for link := 0; ; link++ {
@@ -59,6 +60,7 @@ func (r *Resolver) resolveChain(ctx context.Context, q dns.Question, b budget) (
 			return nil, err
 		}
 		chain = append(chain, m.Answer...)
+		secure = secure && m.AuthenticatedData
 		if n := countLinks(chain); n > r.cfg.MaxCNAMEChain {
 			return nil, limitError(fmt.Sprintf("CNAME chain limit (%d) reached", r.cfg.MaxCNAMEChain),
 				fmt.Errorf("resolve %s: %d links: %w", q.Name, n, errLimit))
@@ -77,6 +79,7 @@ func (r *Resolver) resolveChain(ctx context.Context, q dns.Question, b budget) (
 		out.Question = []dns.Question{q}
 		out.Answer = chain
 		out.Ns = m.Ns
+		out.AuthenticatedData = secure
 		if link > 0 {
 			r.cache.set(answerKey(q), out, ttlFor(out, r.cfg.MaxTTL, r.cfg.MaxNegativeTTL))
 		}
@@ -136,7 +139,11 @@ func chainEnd(m *dns.Msg, name string, qtype uint16) (target string, done bool) 
 // It does not follow a CNAME or DNAME out of the zone that answered;
 // resolveChain does.
 func (r *Resolver) iterate(ctx context.Context, q dns.Question, b budget) (*dns.Msg, error) {
-	if m, ok := r.cache.get(answerKey(q)); ok {
+	if m, ok := r.cache.get(answerKey(q)); ok && r.validated(m, b) {
+		return m, nil
+	}
+	if m, ok := r.synthesise(q, b); ok {
+		r.cache.set(answerKey(q), m, ttlFor(m, r.cfg.MaxTTL, r.cfg.MaxNegativeTTL))
 		return m, nil
 	}
 	ns := r.closestCut(q)
@@ -163,6 +170,11 @@ func (r *Resolver) iterate(ctx context.Context, q dns.Question, b budget) (*dns.
 		switch kind {
 		case respAnswer, respNegative:
 			m := scrubAnswer(resp, mq, ns.zone)
+			if r.val != nil {
+				if m, err = r.validateLink(ctx, resp, m, mq, ns.zone, minimised, b); err != nil {
+					return nil, err
+				}
+			}
 			r.cache.set(answerKey(mq), m, ttlFor(m, r.cfg.MaxTTL, r.cfg.MaxNegativeTTL))
 			if minimised {
 				mz.learn(m)

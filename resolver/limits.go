@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/anycastd/anycastd/resolver/dnssec"
 )
 
 // Default work limits per client question. They follow Unbound where it
@@ -41,6 +43,8 @@ type budget struct {
 	queries *atomic.Int32 // remaining upstream queries, shared by all sub-lookups
 	max     int32         // the limit, for the error text
 	depth   int           // glueless NS lookups nested above this one
+	val     *dnssec.Budget // DNSSEC work for the whole question; nil: no validation
+	raw     bool           // a fetch for the chain of trust: cache, but do not validate
 }
 
 func newBudget(maxQueries int) budget {
@@ -50,7 +54,13 @@ func newBudget(maxQueries int) budget {
 }
 
 // newBudget is the budget for one client question under r's limits.
-func (r *Resolver) newBudget() budget { return newBudget(r.cfg.MaxUpstreamQueries) }
+func (r *Resolver) newBudget() budget {
+	b := newBudget(r.cfg.MaxUpstreamQueries)
+	if r.val != nil {
+		b.val = r.val.v.NewBudget()
+	}
+	return b
+}
 
 // spend takes one upstream query from the budget.
 func (b budget) spend() error {
@@ -60,7 +70,9 @@ func (b budget) spend() error {
 	return nil
 }
 
-func (b budget) deeper() budget { return budget{queries: b.queries, max: b.max, depth: b.depth + 1} }
+func (b budget) deeper() budget {
+	return budget{queries: b.queries, max: b.max, depth: b.depth + 1, val: b.val, raw: b.raw}
+}
 
 // used returns how many upstream queries were sent so far.
 func (b budget) used() int { return int(b.max - max(b.queries.Load(), 0)) }

@@ -25,6 +25,7 @@ type Resolver struct {
 	up      *upstream
 	flights singleflight.Group
 	cookies *cookies
+	val     *validation // DNSSEC; nil when Config.DNSSEC is
 	priv    *privacy // query log, dnstap, sampling, rate limit (privacy.go)
 	now     func() time.Time
 
@@ -72,6 +73,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 		return nil, err
 	}
 	r.cookies = newCookies()
+	if r.val, err = newValidation(cfg.DNSSEC, reg); err != nil {
+		return nil, err
+	}
 	r.up.ck = r.cookies
 	r.priv, err = newPrivacy(cfg.Privacy, cfg.NodeName, func() time.Time { return r.now() }, log, reg)
 	if err != nil {

@@ -231,6 +231,11 @@ func (r *Resolver) fill(resp, req *dns.Msg, obs *observation) *dns.EDNS0_EDE {
 		a.hit = true
 	}
 	obs.hit = a.hit
+	if err != nil && req.CheckingDisabled {
+		if m, ok := checkingDisabled(err); ok {
+			a, err = answer{msg: m}, nil
+		}
+	}
 	if err != nil {
 		r.log.Debug("resolve failed", "qname", q.Name, "qtype", dns.TypeToString[q.Qtype], "err", err)
 		resp.Rcode = dns.RcodeServerFailure
@@ -240,6 +245,7 @@ func (r *Resolver) fill(resp, req *dns.Msg, obs *observation) *dns.EDNS0_EDE {
 	resp.Rcode = a.msg.Rcode
 	resp.Answer = a.msg.Answer
 	resp.Ns = a.msg.Ns
+	r.secureReply(resp, req, a.msg)
 	if a.stale {
 		return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeStaleAnswer}
 	}

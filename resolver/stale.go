@@ -102,6 +102,7 @@ func (r *Resolver) FlushCache(name string, subtree bool) (removed int) {
 		name = dns.Fqdn(name)
 	}
 	n := r.cache.flush(name, subtree)
+	r.flushValidation()
 	r.log.Info("cache flushed", "qname", name, "subtree", subtree, "removed", n)
 	return n
 }

@@ -220,6 +220,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 		sent.Name = randomCase(q.Name)
 	}
 	m := newQuery(sent, edns)
+	setDO(m, b)
 	u.ck.addCookie(m, addr.Addr())
 	u.priv.outgoing(m)
 	wire, err := m.Pack()
@@ -297,6 +298,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	m := newQuery(q, edns)
+	setDO(m, b)
 	u.ck.addCookie(m, addr.Addr())
 	u.priv.outgoing(m)
 	co := &dns.Conn{Conn: c}
