@@ -163,6 +163,9 @@ func (s *tcpServer) handle(c net.Conn) {
 			frame := make([]byte, 2+len(out))
 			binary.BigEndian.PutUint16(frame, uint16(len(out)))
 			copy(frame[2:], out)
+			if req != nil {
+				s.r.count("tcp", req, resp) // before the write: see handler.ServeDNS
+			}
 			wmu.Lock()
 			c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
 			_, err = c.Write(frame)
@@ -171,9 +174,6 @@ func (s *tcpServer) handle(c net.Conn) {
 				// Not the error itself: a net.OpError names the client.
 				s.r.log.Debug("write answer failed", "proto", "tcp")
 				return
-			}
-			if req != nil {
-				s.r.count("tcp", req, resp)
 			}
 		})
 	}
