@@ -51,6 +51,8 @@ type DegradingConfig struct {
 	UpstreamLatency  time.Duration `json:"upstream_latency"`   // mean upstream answer time over the window
 	ColdCacheEntries int           `json:"cold_cache_entries"` // fewer cached entries than this is cold
 	Clock            bool          `json:"clock"`              // kernel clock must be NTP-synchronised
+	DNSSECGood       string        `json:"dnssec_good"`        // signed name that must validate (AD); "" off (config_dnssec.go)
+	DNSSECBad        string        `json:"dnssec_bad"`         // signed name that must fail (SERVFAIL); "" off
 }
 
 func defaultBGP() BGPConfig {
@@ -171,13 +173,13 @@ func (d *decoder) damping(dst *DampingConfig) func(*yaml.Node, string) {
 
 func (d *decoder) degrading(dst *DegradingConfig) func(*yaml.Node, string) {
 	return func(n *yaml.Node, p string) {
-		d.mapping(n, p, fields{
+		d.mapping(n, p, append(fields{
 			{"servfail_ratio", d.float(&dst.ServfailRatio)},
 			{"servfail_min", intField(d, &dst.ServfailMin, 1, 1<<31-1)},
 			{"upstream_latency", d.duration(&dst.UpstreamLatency)},
 			{"cold_cache_entries", intField(d, &dst.ColdCacheEntries, 0, 1<<31-1)},
 			{"clock", d.boolean(&dst.Clock)},
-		})
+		}, d.dnssecDegradingFields(dst)...))
 	}
 }
 
@@ -231,11 +233,6 @@ func (c *Config) fleetProblems(add adder) {
 		ap, err := netip.ParseAddrPort(c.BGP.APIListen)
 		if err != nil || !ap.Addr().IsLoopback() {
 			add("bgp.api_listen", "must be a loopback IP:port such as 127.0.0.1:50051 (the GoBGP API has no authentication), got %q", c.BGP.APIListen)
-		}
-	}
-	for i, p := range c.BGP.Peers {
-		if p.TTLSecurity && p.Multihop > 0 {
-			add(fmt.Sprintf("bgp.peers[%d].ttl_security", i), "cannot be combined with multihop (%d): GTSM expects a directly connected peer; remove one", p.Multihop)
 		}
 	}
 	if c.Drain.MinQPS < 0 {

@@ -79,14 +79,6 @@ func TestFleetConfigErrors(t *testing.T) {
   damping: {suppress: 500, reuse: 800}
   api_listen: 0.0.0.0:50051
 `, []string{`bgp.guard: must be true or false`, `bgp.damping.reuse: must be above 0 and below bgp.damping.suppress (500), got 800`, `bgp.api_listen: must be a loopback IP:port`}},
-		{"gtsm with multihop", `version: 1
-node: {name: n1}
-service: {addresses: [192.0.2.53]}
-bgp:
-  asn: 64513
-  router_id: 198.18.1.2
-  peers: [{address: 198.18.1.1, asn: 64496, multihop: 2, ttl_security: true}]
-`, []string{`bgp.peers[0].ttl_security: cannot be combined with multihop (2)`}},
 		{"degrading and drain", fleetBase + `health: {degrading: {servfail_ratio: 1.5, clock: maybe, bogus: 1}}
 drain: {min_qps: -1, idle_after: fast}
 `, []string{`health.degrading.servfail_ratio: must be between 0 (off) and 1, got 1.5`, `health.degrading.clock: must be true or false`,
