@@ -104,15 +104,7 @@ func (n *Node) degradingChecks() []health.Check {
 			if err != nil {
 				return err
 			}
-			d, primed := cd.delta(now)
-			if !primed || d["count"] < 5 {
-				return nil // too few upstream answers to judge
-			}
-			mean := time.Duration(d["sum"] / d["count"] * float64(time.Second))
-			if mean > dg.UpstreamLatency {
-				return fmt.Errorf("mean upstream answer time %s over the last interval is above health.degrading.upstream_latency %s", mean.Round(time.Millisecond), dg.UpstreamLatency)
-			}
-			return nil
+			return latencyVerdict(cd.delta(now))(dg.UpstreamLatency)
 		}))
 	}
 	if dg.ColdCacheEntries > 0 {
@@ -144,6 +136,20 @@ func servfailVerdict(d map[string]float64, primed bool) func(ratio float64, min 
 		}
 		if r := d["SERVFAIL"] / total; r > ratio {
 			return fmt.Errorf("%.0f%% of %.0f answers in the last interval were SERVFAIL, above health.degrading.servfail_ratio %.0f%%", 100*r, total, 100*ratio)
+		}
+		return nil
+	}
+}
+
+// latencyVerdict judges one interval of the upstream RTT histogram.
+func latencyVerdict(d map[string]float64, primed bool) func(limit time.Duration) error {
+	return func(limit time.Duration) error {
+		if !primed || d["count"] < 5 {
+			return nil // too few upstream answers to judge
+		}
+		mean := time.Duration(d["sum"] / d["count"] * float64(time.Second))
+		if mean > limit {
+			return fmt.Errorf("mean upstream answer time %s over the last interval is above health.degrading.upstream_latency %s", mean.Round(time.Millisecond), limit)
 		}
 		return nil
 	}

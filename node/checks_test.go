@@ -61,3 +61,34 @@ func TestClockVerdict(t *testing.T) {
 		t.Errorf("adjtimex: %v", s.err)
 	}
 }
+
+func TestUpstreamLatencyFromMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anycastd_upstream_rtt_seconds"})
+	reg.MustRegister(h)
+	var cd counterDelta
+	probe := func() error {
+		now, err := sumMetric(reg, "anycastd_upstream_rtt_seconds", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return latencyVerdict(cd.delta(now))(300 * time.Millisecond)
+	}
+	probe()
+	for i := 0; i < 10; i++ {
+		h.Observe(0.02)
+	}
+	if err := probe(); err != nil {
+		t.Errorf("20ms mean flagged: %v", err)
+	}
+	for i := 0; i < 10; i++ {
+		h.Observe(0.9)
+	}
+	if err := probe(); err == nil || !strings.Contains(err.Error(), "900ms") {
+		t.Errorf("900ms mean: got %v", err)
+	}
+	h.Observe(5)
+	if err := probe(); err != nil {
+		t.Errorf("one slow answer is too few to judge, got %v", err)
+	}
+}

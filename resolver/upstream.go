@@ -47,6 +47,7 @@ type upstream struct {
 	priv    *privacy // counts any ECS option leaving us (must be none)
 
 	mismatched *prometheus.CounterVec // reason
+	rtt        prometheus.Histogram   // time to a matching answer
 }
 
 // newUpstream builds the upstream of a resolver with cfg (defaults
@@ -64,13 +65,20 @@ func newUpstream(cfg Config, m *metrics, reg prometheus.Registerer, now func() t
 			Name: "anycastd_upstream_mismatched_total",
 			Help: "Datagrams from authoritative servers dropped because they did not match the query sent (reason: id, question, case, garbage). Wrong source address or port never reach the resolver: the socket is connected.",
 		}, []string{"reason"}),
+		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "anycastd_upstream_rtt_seconds",
+			Help:    "Time from sending a query to an authoritative server to its matching answer (UDP and TCP; timeouts are not observed).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 	}
 	for _, r := range []string{"id", "question", "case", "garbage"} {
 		u.mismatched.WithLabelValues(r)
 	}
 	if reg != nil {
-		if err := reg.Register(u.mismatched); err != nil {
-			return nil, fmt.Errorf("register upstream metrics: %w", err)
+		for _, c := range []prometheus.Collector{u.mismatched, u.rtt} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register upstream metrics: %w", err)
+			}
 		}
 	}
 	return u, nil
@@ -269,7 +277,9 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 		}
 		switch reason := mismatch(m, resp, mix); reason {
 		case "":
-			u.inf.observe(addr.Addr(), time.Since(start), edns)
+			rtt := time.Since(start)
+			u.inf.observe(addr.Addr(), rtt, edns)
+			u.rtt.Observe(rtt.Seconds())
 			u.ck.learnCookie(addr.Addr(), resp.IsEdns0())
 			restoreCase(resp, sent.Name)
 			return resp, nil
@@ -302,6 +312,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	u.ck.addCookie(m, addr.Addr())
 	u.priv.outgoing(m)
 	co := &dns.Conn{Conn: c}
+	start := time.Now()
 	if err := co.WriteMsg(m); err != nil {
 		return nil, fmt.Errorf("query %s over tcp: %w", addr, err)
 	}
@@ -314,6 +325,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 			u.mismatched.WithLabelValues(reason).Inc()
 			continue
 		}
+		u.rtt.Observe(time.Since(start).Seconds())
 		u.ck.learnCookie(addr.Addr(), resp.IsEdns0())
 		restoreCase(resp, q.Name)
 		return resp, nil
