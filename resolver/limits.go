@@ -40,9 +40,9 @@ func limitError(text string, cause error) *Error {
 // broken delegation cannot turn one query into thousands (NXNSAttack).
 // Copies share the query counter; depth is per copy.
 type budget struct {
-	queries *atomic.Int32 // remaining upstream queries, shared by all sub-lookups
-	max     int32         // the limit, for the error text
-	depth   int           // glueless NS lookups nested above this one
+	queries *atomic.Int32  // remaining upstream queries, shared by all sub-lookups
+	max     int32          // the limit, for the error text
+	depth   int            // glueless NS lookups nested above this one
 	val     *dnssec.Budget // DNSSEC work for the whole question; nil: no validation
 	raw     bool           // a fetch for the chain of trust: cache, but do not validate
 }

@@ -26,7 +26,7 @@ type Resolver struct {
 	flights singleflight.Group
 	cookies *cookies
 	val     *validation // DNSSEC; nil when Config.DNSSEC is
-	priv    *privacy // query log, dnstap, sampling, rate limit (privacy.go)
+	priv    *privacy    // query log, dnstap, sampling, rate limit (privacy.go)
 	now     func() time.Time
 
 	answered atomic.Uint64 // client queries answered, for QueryCount

@@ -73,7 +73,7 @@ func (p *proof) nsecNXDOMAIN(qname string) (Result, error) {
 	if c == nil {
 		return p.missing("no NSEC proves %s does not exist", qname)
 	}
-	wc := "*." + p.nsecClosestEncloser(qname, c)
+	wc := wildcardAt(p.nsecClosestEncloser(qname, c))
 	if p.nsecMatch(wc) != nil {
 		return bogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s but wildcard %s exists", qname, wc)
 	}
@@ -108,7 +108,7 @@ func (p *proof) nsecNODATA(qname string, qtype uint16) (Result, error) {
 	if c == nil {
 		return p.missing("no NSEC proves NODATA for %s %s", qname, dns.Type(qtype))
 	}
-	wc := "*." + p.nsecClosestEncloser(qname, c)
+	wc := wildcardAt(p.nsecClosestEncloser(qname, c))
 	if w := p.nsecMatch(wc); w != nil && !hasType(w.TypeBitMap, qtype) && !hasType(w.TypeBitMap, dns.TypeCNAME) {
 		p.use(c)
 		p.use(w)
@@ -139,4 +139,13 @@ func (p *proof) nsecInsecureDelegation(child string) (Result, error) {
 	}
 	p.use(m)
 	return p.secure()
+}
+
+// wildcardAt returns the wildcard name directly below encloser: "*." at
+// the root, not "*..".
+func wildcardAt(encloser string) string {
+	if encloser == "." {
+		return "*."
+	}
+	return "*." + encloser
 }

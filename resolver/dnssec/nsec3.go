@@ -111,7 +111,7 @@ func (p *proof) nsec3NXDOMAIN(qname string) (Result, error) {
 	if ceRR == nil {
 		return p.missing("%s", reason)
 	}
-	wc := "*." + ce
+	wc := wildcardAt(ce)
 	w := p.nsec3Cover(wc)
 	if w == nil {
 		if p.nsec3Match(wc) != nil {
@@ -157,7 +157,7 @@ func (p *proof) nsec3NODATA(qname string, qtype uint16) (Result, error) {
 		return p.missing("no NSEC3 proves no DS for %s", qname)
 	}
 	// RFC 5155 section 8.7: wildcard NODATA.
-	if w := p.nsec3Match("*." + ce); w != nil && !hasType(w.TypeBitMap, qtype) && !hasType(w.TypeBitMap, dns.TypeCNAME) {
+	if w := p.nsec3Match(wildcardAt(ce)); w != nil && !hasType(w.TypeBitMap, qtype) && !hasType(w.TypeBitMap, dns.TypeCNAME) {
 		p.use(ceRR)
 		p.use(ncRR)
 		p.use(w)

@@ -1,0 +1,343 @@
+package difftest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anycastd/anycastd/internal/mininet"
+	"github.com/anycastd/anycastd/resolver"
+	"github.com/anycastd/anycastd/resolver/dnssec"
+)
+
+// The validating pair, inside the namespace.
+var (
+	unboundValAddr  = netip.MustParseAddrPort("127.0.0.1:5303")
+	anycastdValAddr = netip.MustParseAddrPort("127.0.0.1:5304")
+)
+
+// unboundValConf is unboundConf with the validator: the mini root's trust
+// anchor and Unbound's defaults for everything DNSSEC (NSEC3 iteration
+// limit 150, aggressive NSEC, KeyTrap limits of 1.17 plus Debian's fixes).
+const unboundValConf = `server:
+	verbosity: 1
+	interface: %[2]s
+	port: %[3]d
+	do-ip4: yes
+	do-ip6: yes
+	do-udp: yes
+	do-tcp: yes
+	do-daemonize: no
+	use-syslog: no
+	chroot: ""
+	username: ""
+	directory: "%[1]s"
+	pidfile: "%[1]s/unbound.pid"
+	logfile: "%[1]s/unbound.log"
+	root-hints: "%[1]s/root.hints"
+	trust-anchor-file: "%[1]s/trust.anchor"
+	access-control: 127.0.0.0/8 allow
+	module-config: "validator iterator"
+	# Unbound answers these special-use names itself (RFC 6761) unless told
+	# not to; the mini internet serves them.
+	local-zone: "test." nodefault
+	local-zone: "invalid." nodefault
+	val-log-level: 2
+	aggressive-nsec: yes
+	qname-minimisation: yes
+	harden-glue: yes
+	use-caps-for-id: yes
+	num-threads: 1
+	msg-cache-size: 4m
+	rrset-cache-size: 4m
+	prefetch: no
+	edns-buffer-size: 1232
+remote-control:
+	control-enable: no
+`
+
+// TestDNSSECDifferential asks a validating Unbound and a validating
+// anycastd, both anchored at the mini root, every name of the signed and
+// broken zones with DO=1, and compares rcode, AD and the answer data
+// (RRSIGs aside). Differences in testdata/dnssec_differences are logged;
+// any other fails.
+func TestDNSSECDifferential(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	queries := readQueries(t, "testdata/dnssec_queries.txt")
+	allowed := readDifferences(t, "testdata/dnssec_differences")
+	in := setupInternet(t, labConfig, testLog(t))
+	startValidatingUnbound(t, in, unboundValAddr)
+	startValidatingResolver(t, in, anycastdValAddr)
+
+	seen := map[string]bool{}
+	for _, q := range queries {
+		key := q.key()
+		ub, ubErr := askDO(unboundValAddr, q.name, q.qtype)
+		ad, adErr := askDO(anycastdValAddr, q.name, q.qtype)
+		diffs := compareDNSSEC(ub, ubErr, ad, adErr)
+		reason, isAllowed := allowed[key]
+		seen[key] = true
+		switch {
+		case len(diffs) == 0 && isAllowed:
+			t.Logf("%s: listed in testdata/dnssec_differences (%s) but both agree now: remove the entry", key, reason)
+		case len(diffs) == 0:
+			t.Logf("%s: same (%s)", key, dnssecSummary(ad, adErr))
+		case isAllowed:
+			t.Logf("%s: known difference (%s): %s", key, reason, strings.Join(diffs, "; "))
+		default:
+			t.Errorf("%s (%s): %s\n--- unbound:\n%s\n--- anycastd:\n%s", key, q.comment,
+				strings.Join(diffs, "; "), msgText(ub, ubErr), msgText(ad, adErr))
+		}
+	}
+	for key := range allowed {
+		if !seen[key] {
+			t.Errorf("testdata/dnssec_differences lists %q, which is not in dnssec_queries.txt", key)
+		}
+	}
+}
+
+// TestDNSSECKeyTrap: the KeyTrap zone (60 DNSKEYs with one key tag, junk
+// signatures before each real one) ends in SERVFAIL with an EDE, answered
+// well before the client gives up, after a bounded number of signature
+// verifications (anycastd_dnssec_verifications_total), however often it is
+// asked.
+func TestDNSSECKeyTrap(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	in := setupInternet(t, labConfig, testLog(t))
+	reg := startValidatingResolver(t, in, anycastdValAddr)
+	// The chain above keytrap.test. first, so only the zone's own work counts.
+	if m, err := askDO(anycastdValAddr, "www.good.test.", dns.TypeA); err != nil || !m.AuthenticatedData {
+		t.Fatalf("www.good.test.: %s, want a validated answer", dnssecSummary(m, err))
+	}
+	before := counter(t, reg, "anycastd_dnssec_verifications_total")
+	const asks = 5
+	for i := range asks {
+		// A distinct name each time, so no answer comes from the cache.
+		name := fmt.Sprintf("x%d.keytrap.test.", i)
+		m, err := askDO(anycastdValAddr, name, dns.TypeA)
+		if err != nil {
+			t.Fatalf("%s: %v (the resolver must answer, not stall)", name, err)
+		}
+		if m.Rcode != dns.RcodeServerFailure || edeOf(m) < 0 {
+			t.Errorf("%s: %s, want SERVFAIL with an EDE", name, dnssecSummary(m, nil))
+		}
+	}
+	spent := counter(t, reg, "anycastd_dnssec_verifications_total") - before
+	limit := float64(asks * dnssec.DefaultLimits.Verifications)
+	t.Logf("KeyTrap: %d queries, %.0f signature verifications (limit %.0f)", asks, spent, limit)
+	if spent > limit {
+		t.Errorf("KeyTrap cost %.0f verifications for %d queries, above the per-query budget (%d each)", spent, asks, dnssec.DefaultLimits.Verifications)
+	}
+}
+
+// startValidatingUnbound is startUnbound with the validator and the mini
+// root's trust anchor.
+func startValidatingUnbound(t *testing.T, in *mininet.Internet, listen netip.AddrPort) {
+	t.Helper()
+	bin, err := exec.LookPath("unbound")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("unbound not installed (Debian package unbound), and CI is set")
+		}
+		t.Skip("unbound not installed (Debian package unbound)")
+	}
+	dir := t.TempDir()
+	for name, text := range map[string]string{"root.hints": in.RootHints(), "trust.anchor": in.TrustAnchor()} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(unboundValConf, dir, listen.Addr(), listen.Port())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "-d", "-c", conf)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start unbound: %v", err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "unbound.log"))
+			t.Logf("unbound output:\n%s\nunbound.log:\n%s", out.String(), log)
+		}
+	})
+	m := new(dns.Msg)
+	m.SetQuestion("localhost.", dns.TypeA)
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, err := c.Exchange(m, listen.String()); err == nil {
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("unbound exited: %v", waitErr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unbound not answering after 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startValidatingResolver runs anycastd's resolver with the mini root's
+// trust anchor and returns its metrics registry.
+func startValidatingResolver(t *testing.T, in *mininet.Internet, listen netip.AddrPort) *prometheus.Registry {
+	t.Helper()
+	hints, err := resolver.ParseRootHints(strings.NewReader(in.RootHints()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := dnssec.ParseAnchors(strings.NewReader(in.TrustAnchor()), "mininet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := dnssec.New(dnssec.Config{Anchors: anchors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	r, err := resolver.New(resolver.Config{
+		NodeName:     "difftest",
+		Listen:       []netip.AddrPort{listen},
+		RootHints:    hints,
+		UpstreamPort: in.Port(),
+		DNSSEC:       v,
+	}, testLog(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("resolver Run: %v", err)
+		}
+	})
+	select {
+	case <-r.Ready():
+	case err := <-done:
+		t.Fatalf("resolver stopped before ready: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("resolver not ready after 5s")
+	}
+	return reg
+}
+
+// askDO asks like a validating stub: RD, DO, EDNS 1232 over UDP (one retry
+// on timeout), then TCP if truncated.
+func askDO(addr netip.AddrPort, name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.SetEdns0(1232, true)
+	c := &dns.Client{Timeout: 4 * time.Second, UDPSize: 1232}
+	var err error
+	for range 2 {
+		var r *dns.Msg
+		if r, _, err = c.Exchange(m, addr.String()); err == nil {
+			if !r.Truncated {
+				return r, nil
+			}
+			tc := &dns.Client{Net: "tcp", Timeout: 4 * time.Second}
+			if r, _, err = tc.Exchange(m, addr.String()); err == nil {
+				return r, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("ask %s %s @%s with DO: %w", name, dns.TypeToString[qtype], addr, err)
+}
+
+// compareDNSSEC returns what differs for a validating client: rcode, AD,
+// and the answer data without RRSIGs (which signatures a resolver keeps
+// for a DO client is its own business).
+func compareDNSSEC(a *dns.Msg, aErr error, b *dns.Msg, bErr error) []string {
+	switch {
+	case aErr != nil && bErr != nil:
+		return nil
+	case aErr != nil || bErr != nil:
+		return []string{fmt.Sprintf("unbound: %s, anycastd: %s", dnssecSummary(a, aErr), dnssecSummary(b, bErr))}
+	}
+	var diffs []string
+	if a.Rcode != b.Rcode {
+		diffs = append(diffs, fmt.Sprintf("rcode %s vs %s", dns.RcodeToString[a.Rcode], dns.RcodeToString[b.Rcode]))
+	}
+	if a.AuthenticatedData != b.AuthenticatedData {
+		diffs = append(diffs, fmt.Sprintf("AD %v vs %v", a.AuthenticatedData, b.AuthenticatedData))
+	}
+	noSigs := func(rrs []dns.RR) []dns.RR {
+		return slices.DeleteFunc(slices.Clone(rrs), func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeRRSIG })
+	}
+	if ra, rb := rrsetKeys(noSigs(a.Answer)), rrsetKeys(noSigs(b.Answer)); !slices.Equal(ra, rb) {
+		diffs = append(diffs, fmt.Sprintf("answer %q vs %q", ra, rb))
+	}
+	return diffs
+}
+
+func dnssecSummary(m *dns.Msg, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return fmt.Sprintf("%s, AD %v, EDE %d, %d answers", dns.RcodeToString[m.Rcode], m.AuthenticatedData, edeOf(m), len(m.Answer))
+}
+
+// edeOf returns the first Extended DNS Error code of m, or -1.
+func edeOf(m *dns.Msg) int {
+	if o := m.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if ede, ok := e.(*dns.EDNS0_EDE); ok {
+				return int(ede.InfoCode)
+			}
+		}
+	}
+	return -1
+}
+
+// counter sums the samples of a counter family.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				v += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return v
+}
