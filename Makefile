@@ -9,7 +9,7 @@ LDFLAGS := -X github.com/anycastd/anycastd/node.Version=$(VERSION)
 LAB_NAME ?= acd
 FUZZTIME ?= 10s
 
-.PHONY: all build deps test unit fuzz lint demo bench lab-up lab-down clean
+.PHONY: all build deps test unit fuzz lint demo bench lab-up lab-down clean image image-test
 
 all: build
 
@@ -60,6 +60,16 @@ lab-up: deps build
 
 lab-down:
 	scripts/lab.sh down --name $(LAB_NAME)
+
+# The appliance image: out/anycastd-<version>-amd64.img (+ .zst, .bmap,
+# .sha256). Needs root and the Debian mirror. docs/image.md
+image: build
+	image/build.sh $(if $(IMAGE_VERSION),--version $(IMAGE_VERSION))
+
+# Builds three images and boots them under QEMU/OVMF in the lab: announce,
+# upgrade, forced rollback. About 20 minutes under TCG. docs/image.md
+image-test: build
+	image/test.sh
 
 clean:
 	rm -rf bin out

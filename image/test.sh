@@ -12,7 +12,7 @@
 # Prints the timings docs/image.md reports. Needs root. Cleans up on any exit.
 #
 # Env: IMAGE_TEST_ACCEL=tcg|kvm, IMAGE_TEST_SKIP_BUILD=1 (reuse out/ images),
-#      IMAGE_TEST_BOOT_TIMEOUT=900 (seconds per boot).
+#      IMAGE_TEST_BOOT_TIMEOUT=900 (seconds per boot), IMAGE_TEST_BIN=DIR (./bin).
 set -euo pipefail
 
 IMAGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +20,7 @@ REPO_DIR=$(cd "$IMAGE_DIR/.." && pwd)
 ACCEL=${IMAGE_TEST_ACCEL:-tcg}
 BOOT_TIMEOUT=${IMAGE_TEST_BOOT_TIMEOUT:-900}
 LAB=acdimg
+BIN=${IMAGE_TEST_BIN:-$REPO_DIR/bin}
 OUT=$REPO_DIR/out
 T=$OUT/image-test
 V1=1.0.1 V2=1.0.2 V3=1.0.3
@@ -48,10 +49,10 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------ images
 t0=$SECONDS
 if [[ ${IMAGE_TEST_SKIP_BUILD:-0} != 1 || ! -f $OUT/anycastd-$V3-amd64.img ]]; then
-	"$IMAGE_DIR/build.sh" --version "$V1"
+	"$IMAGE_DIR/build.sh" --bin "$BIN" --version "$V1"
 	build_s=$((SECONDS - t0))
-	"$IMAGE_DIR/build.sh" --version "$V2" --reuse-rootfs
-	"$IMAGE_DIR/build.sh" --version "$V3" --reuse-rootfs --variant never-announces
+	"$IMAGE_DIR/build.sh" --bin "$BIN" --version "$V2" --reuse-rootfs
+	"$IMAGE_DIR/build.sh" --bin "$BIN" --version "$V3" --reuse-rootfs --variant never-announces
 	say "images built in $((SECONDS - t0)) s (v1 alone $build_s s)"
 fi
 for v in $V1 $V2 $V3; do [[ -f $OUT/anycastd-$v-amd64.img ]] || die "no image $v"; done
@@ -62,7 +63,7 @@ command -v qemu-system-x86_64 >/dev/null && [[ -f /usr/share/OVMF/OVMF_CODE_4M.f
 "$LAB_SH" down --name "$LAB" >/dev/null 2>&1 || true
 rm -rf "$T"
 mkdir -p "$T/images"
-"$LAB_SH" up --name "$LAB" --nodes 1 --bin "$REPO_DIR/bin" >/dev/null
+"$LAB_SH" up --name "$LAB" --nodes 1 --bin "$BIN" >/dev/null
 labdir=/run/anycastd-lab/$LAB
 n1() { ip netns exec "$LAB-n1" "$@"; }
 # The VM takes node n1's place: n1's end of the veth to r1 loses its
@@ -108,7 +109,7 @@ EOT
 echo "ANYCASTD_BOOT_CHECK_TIMEOUT=120s" >"$T/boot-check.env"
 ssh-keygen -q -t ed25519 -N '' -f "$T/id" -C image-test
 cp --sparse=always "$OUT/anycastd-$V1-amd64.img" "$T/disk.img"
-"$REPO_DIR/bin/anycastctl" image configure "$T/disk.img" "$T/node.yaml" \
+"$BIN/anycastctl" image configure "$T/disk.img" "$T/node.yaml" \
 	--network "$T/10-uplink.network" --ssh-key "$T/id.pub" \
 	--file "$T/root.hints" --file "$T/boot-check.env" >/dev/null || die "image configure"
 # A disk bigger than the image: systemd-repart makes /var in the rest.
