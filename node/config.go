@@ -33,6 +33,7 @@ type Config struct {
 	Metrics  MetricsConfig  `json:"metrics"`
 	Drain    DrainConfig    `json:"drain"`
 	Log      LogConfig      `json:"log"`
+	Privacy  PrivacyConfig  `json:"privacy"` // config_privacy.go
 }
 
 // NodeConfig identifies the node and where it keeps its files.
@@ -155,6 +156,7 @@ func defaultConfig() Config {
 		Metrics: MetricsConfig{Listen: DefaultMetricsListen},
 		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second, MinQPS: 5, IdleAfter: time.Second},
 		Log:     LogConfig{Level: "info", Format: "text"},
+		Privacy: defaultPrivacy(),
 	}
 }
 
@@ -380,6 +382,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				{"format", d.str(&c.Log.Format)},
 			})
 		}},
+		{"privacy", d.privacy(&c.Privacy)},
 	})
 }
 
@@ -504,6 +507,7 @@ func (c *Config) problems() []*FieldError {
 	between(add, "drain.lame_duck", c.Drain.LameDuck, 0, 10*time.Minute)
 	between(add, "drain.timeout", c.Drain.Timeout, time.Second, time.Hour)
 	c.fleetProblems(add)
+	c.privacyProblems(add)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)

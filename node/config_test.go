@@ -202,6 +202,7 @@ func TestDefaults(t *testing.T) {
 		Metrics: MetricsConfig{Listen: "127.0.0.1:9253"},
 		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second, MinQPS: 5, IdleAfter: time.Second},
 		Log:     LogConfig{Level: "info", Format: "text"},
+		Privacy: defaultPrivacy(),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("minimal config\n got %+v\nwant %+v", c, want)

@@ -53,8 +53,10 @@ func (n *Node) serveControl(ctx context.Context, l net.Listener) error {
 	mux.HandleFunc("POST /v1/undrain", n.handleCommand(func(l *loop) (control.Result, error) { return l.undrainCmd() }))
 	mux.HandleFunc("POST /v1/cache/flush", n.handleCacheFlush)
 	mux.HandleFunc("GET /v1/cache/stats", n.handleCacheStats)
+	mux.HandleFunc("GET /v1/querylog", n.handleQueryLog)
+	mux.HandleFunc("GET /v1/audit", n.handleAudit)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush, GET /v1/cache/stats", r.Method, r.URL.Path)})
+		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush, GET /v1/cache/stats, GET /v1/querylog, GET /v1/audit", r.Method, r.URL.Path)})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -160,6 +162,7 @@ func (n *Node) status(ctx context.Context) (*control.Status, error) {
 		})
 	}
 	st.Queries = n.clientQueries()
+	st.Privacy = n.privacyStatus()
 	return st, nil
 }
 

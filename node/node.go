@@ -113,6 +113,8 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		MaxCNAMEChain:            cfg.Resolver.MaxCNAMEChain,
 		MaxGluelessPerDelegation: cfg.Resolver.MaxGluelessPerDelegation,
 		MaxUpstreamQueries:       cfg.Resolver.MaxUpstreamQueries,
+
+		Privacy: cfg.Privacy.resolverPrivacy(),
 	}, log.With("component", "resolver"), n.reg)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
@@ -173,6 +175,9 @@ func (n *Node) checks() []health.Check {
 // Run brings the node up and blocks until ctx is done, then runs the
 // ordered shutdown. It returns nil after a clean shutdown.
 func (n *Node) Run(ctx context.Context) error {
+	if err := n.coreDumpPolicy(); err != nil {
+		return err
+	}
 	intent, err := readIntent(n.cfg.Node.StateDir)
 	if err != nil {
 		return err

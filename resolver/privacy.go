@@ -34,10 +34,13 @@ const (
 	MaxDebugSampleRate     = 0.0005 // 0.05% of queries
 	DefaultRateLimitExpire = 2 * time.Minute
 	MaxRateLimitExpire     = 10 * time.Minute
-	defaultQueryLogSize    = 10000
-	maxQueryLogSize        = 1 << 20
-	debugSampleSize        = 1024
-	defaultRateLimitTable  = 1 << 16
+	// SweepInterval is how often Run purges expired records and idle
+	// rate-limit prefixes; reads purge as well.
+	SweepInterval         = time.Second
+	defaultQueryLogSize   = 10000
+	maxQueryLogSize       = 1 << 20
+	debugSampleSize       = 1024
+	defaultRateLimitTable = 1 << 16
 )
 
 // Privacy configures what the resolver keeps about client queries. The

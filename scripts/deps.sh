@@ -9,7 +9,7 @@ set -euo pipefail
 
 readonly PACKAGES=(
 	bird2 iproute2 iputils-ping dnsutils knot-dnsutils unbound dnsperf frr
-	procps psmisc ca-certificates curl git make gcc shellcheck
+	procps psmisc ca-certificates curl git make gcc shellcheck tshark
 )
 # Units the packages above enable and start on Debian. unbound-resolvconf
 # would point the host's resolv.conf at a resolver that must not run.
@@ -66,6 +66,9 @@ install_packages() {
 
 	say "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# tshark (the privacy lab test's captures) would otherwise ask whether
+	# non-root users may capture; they may not.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 	local log
 	log=$(mktemp)
 	if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1; then

@@ -5,6 +5,8 @@
 //	anycastctl [-socket PATH] undrain
 //	anycastctl [-socket PATH] cache flush [NAME [--subtree]]
 //	anycastctl [-socket PATH] cache stats [--json]
+//	anycastctl [-socket PATH] audit [--json]
+//	anycastctl [-socket PATH] querylog [--json] [--samples]
 //	anycastctl image configure IMG node.yaml [--cert F --key F] [--ssh-key F] [--network F]
 //	anycastctl [-socket PATH] upgrade FILE [--force] [--tries N] | upgrade check
 //
@@ -47,6 +49,12 @@ Commands:
   cache stats [--json]
                     entries, bytes, capacity, hits, misses, hit ratio,
                     stale answers served, prefetches, evictions
+  audit [--json]    the node checks itself against each privacy commitment
+                    (docs/privacy.md): one PASS/FAIL line with its evidence
+                    each; exit 1 if any fails
+  querylog [--json] [--samples]
+                    the in-memory query log (privacy.query_log), or the
+                    debug samples; clients as /24 or /48 prefixes at most
   image configure IMG node.yaml [--cert F] [--key F] [--ssh-key F.pub]
                     [--network F.network] [--file F[:DEST]] [--hostname H]
                     validate node.yaml and write a node's files into an
@@ -123,6 +131,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = runSimple(ctx, "undrain", rest, c.Undrain, stdout)
 	case "cache":
 		err = runCache(ctx, c, rest, stdout)
+	case "audit":
+		err = runAudit(ctx, c, rest, stdout)
+	case "querylog":
+		err = runQueryLog(ctx, c, rest, stdout)
 	case "image":
 		err = runImage(base, rest, stdout)
 	case "upgrade":
@@ -131,7 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		return &exitError{2, fmt.Errorf("unknown command %q: known commands are status, drain, undrain, cache, image, upgrade, help", cmd)}
+		return &exitError{2, fmt.Errorf("unknown command %q: known commands are status, drain, undrain, cache, audit, querylog, image, upgrade, help", cmd)}
 	}
 	if err != nil {
 		var ee *exitError
