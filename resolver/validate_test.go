@@ -229,3 +229,38 @@ func TestKeyTrapBounded(t *testing.T) {
 		t.Errorf("3 KeyTrap queries cost %v verifications, want 1..%v", n, limit)
 	}
 }
+
+// TestDNSSECCanary: the health probe passes for a validated name and for a
+// bogus one that fails, and says so when either does the opposite.
+func TestDNSSECCanary(t *testing.T) {
+	in := startNet(t)
+	r, _ := newResolver(t, validatingConfig(t, in))
+	addr := serve(t, r)
+	plain, _ := newResolver(t, netConfig(t, in)) // not validating
+	plainAddr := serve(t, plain)
+	for _, tc := range []struct {
+		desc    string
+		server  netip.AddrPort
+		name    string
+		secure  bool
+		wantErr string
+	}{
+		{"good validates", addr, "good.canary.lab", true, ""},
+		{"bad fails", addr, "bad.canary.lab", false, ""},
+		{"bad is not good", addr, "bad.canary.lab", true, "EDE 6"},
+		{"expired names the clock", addr, "www.expired.test", true, "clock"},
+		{"good is not bad", addr, "good.canary.lab", false, "is the resolver validating"},
+		{"no AD without validation", plainAddr, "good.canary.lab", true, "AD false"},
+		{"bad passes without validation", plainAddr, "bad.canary.lab", false, "is the resolver validating"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := DNSSECCanary(t.Context(), tc.server, tc.name, tc.secure)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("err = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
