@@ -78,6 +78,10 @@ type ResolverConfig struct {
 	MaxCNAMEChain            int  `json:"max_cname_chain"`
 	MaxGluelessPerDelegation int  `json:"max_glueless_per_delegation"`
 	MaxUpstreamQueries       int  `json:"max_upstream_queries"`
+
+	// DNSSEC (config_dnssec.go).
+	DNSSEC          bool     `json:"dnssec"`           // validate; default true
+	InsecureDomains []string `json:"insecure_domains"` // negative trust anchors (RFC 7646)
 }
 
 // BGPConfig is the embedded speaker and its peers.
@@ -328,7 +332,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			})
 		}},
 		{"resolver", func(n *yaml.Node, p string) {
-			d.mapping(n, p, d.resolverFields(&c.Resolver))
+			d.mapping(n, p, append(d.resolverFields(&c.Resolver), d.dnssecFields(&c.Resolver)...))
 		}},
 		{"bgp", func(n *yaml.Node, p string) {
 			d.mapping(n, p, fields{
@@ -508,6 +512,7 @@ func (c *Config) problems() []*FieldError {
 	between(add, "drain.timeout", c.Drain.Timeout, time.Second, time.Hour)
 	c.fleetProblems(add)
 	c.privacyProblems(add)
+	c.dnssecProblems(add)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)

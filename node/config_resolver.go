@@ -33,7 +33,7 @@ func defaultResolver() ResolverConfig {
 		MaxTTL:         DefaultMaxTTL, MaxNegativeTTL: DefaultMaxNegativeTTL,
 		ServeStale: DefaultServeStale, StaleAnswerAfter: DefaultStaleAnswerAfter,
 		TCPIdleTimeout: DefaultTCPIdleTimeout, MaxTCPConnections: DefaultMaxTCPConnections,
-		QNAMEMinimisation: true, CaseRandomisation: true,
+		QNAMEMinimisation: true, CaseRandomisation: true, DNSSEC: true,
 		MaxReferrals: 16, MaxCNAMEChain: 12, MaxGluelessPerDelegation: 4, MaxUpstreamQueries: 64,
 	}
 }

@@ -181,7 +181,7 @@ func TestDefaults(t *testing.T) {
 			ResolveTimeout: 5 * time.Second, MaxTTL: 24 * time.Hour, MaxNegativeTTL: time.Hour,
 			ServeStale: 24 * time.Hour, StaleAnswerAfter: 1800 * time.Millisecond,
 			TCPIdleTimeout: 10 * time.Second, MaxTCPConnections: 1000,
-			QNAMEMinimisation: true, CaseRandomisation: true,
+			QNAMEMinimisation: true, CaseRandomisation: true, DNSSEC: true,
 			MaxReferrals: 16, MaxCNAMEChain: 12, MaxGluelessPerDelegation: 4, MaxUpstreamQueries: 64},
 		BGP: BGPConfig{
 			ASN: 64513, RouterID: netip.MustParseAddr("198.18.1.2"), ListenPort: -1,

@@ -83,6 +83,10 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		}
 		hints = h
 	}
+	validator, err := dnssecValidator(cfg.Resolver, log)
+	if err != nil {
+		return nil, err
+	}
 	var listen []netip.AddrPort
 	for _, a := range cfg.Service.Addresses {
 		listen = append(listen, netip.AddrPortFrom(a, cfg.Service.Port))
@@ -115,6 +119,7 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		MaxUpstreamQueries:       cfg.Resolver.MaxUpstreamQueries,
 
 		Privacy: cfg.Privacy.resolverPrivacy(),
+		DNSSEC:  validator,
 	}, log.With("component", "resolver"), n.reg)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
@@ -169,7 +174,7 @@ func (n *Node) checks() []health.Check {
 			},
 		})
 	}
-	return append(cs, n.degradingChecks()...)
+	return append(append(cs, n.degradingChecks()...), n.dnssecChecks()...)
 }
 
 // Run brings the node up and blocks until ctx is done, then runs the
