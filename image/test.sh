@@ -199,7 +199,7 @@ up_s=$((SECONDS - up_t0))
 check_service
 for _ in $(seq 30); do
 	ents=$(ssh_vm 'ls /efi/loader/entries' 2>/dev/null | tr '\n' ' ')
-	[[ $ents == *anycastd-b.conf* ]] && break
+	if [[ $ents == *anycastd-b.conf* ]]; then break; fi
 	sleep 2
 done
 [[ $ents == *anycastd-b.conf* ]] || die "slot b not blessed (entries: $ents)"

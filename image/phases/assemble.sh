@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Phase assemble: the partitions as files, then one raw GPT disk, then the
 # copies an operator flashes: zstd, .bmap (bmaptool skips the empty slot B)
 # and SHA-256 sums. No loop devices, no mounts: mksquashfs reads the tree,

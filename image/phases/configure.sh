@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Phase configure: turns a copy of the Debian tree into the appliance: the
 # project's binaries and units, the overlay in image/rootfs/overlay (fstab,
 # repart, sysctls, networkd fallback, journald, sshd), an anycastd user, a

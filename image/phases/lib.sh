@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: helpers shared by the image phases (sourced, not run).
 
 say() { printf 'image[%s]: %s\n' "${PHASE:-build}" "$*" >&2; }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Phase rootfs: a Debian 12 root tree from bookworm, -updates and -security,
 # built by mmdebstrap in WORK/rootfs-base. The kernel's initramfs is built
 # with a module list (MODULES=list, see image/rootfs/initramfs/), which takes

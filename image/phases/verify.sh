@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Phase verify: reads the outputs back the way a flasher and the boot chain
 # will: checksums, the partition table, the ESP's boot files and entry, the
 # version inside the root slot, the config partition, the compressed copy.
