@@ -83,6 +83,14 @@ nsx() {
 	ip netns exec "$(ns "$n")" "$@"
 }
 
+# bg_wait runs a long command in the background and waits for it, so a
+# signal runs the trap at once instead of after the command ends; the
+# cleanup then stops the command with the rest of the namespace.
+bg_wait() {
+	"$@" &
+	wait "$!"
+}
+
 bench_namespaces() {
 	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${name}-(inet|res|cli)\$" || true
 }
@@ -126,6 +134,9 @@ cleanup() {
 on_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
+	# A trap runs inside the redirections of the interrupted command (a
+	# dnsperf output file): talk to the original stdout and stderr again.
+	exec 1>&3 2>&4
 	if [[ -n $keep_logs && -d $dir ]]; then
 		mkdir -p "$keep_logs" && cp -r "$dir/." "$keep_logs/" && log "logs kept in $keep_logs"
 	fi
@@ -397,7 +408,7 @@ measure_one() {
 
 	log "$r: cold run, $cold_names names at $cold_qps q/s"
 	q0=$(mininet_queries)
-	nsx cli dnsperf -s "$addr" -d "$dir/cold.txt" -n 1 -Q "$cold_qps" -q 1000 -t "$TIMEOUT_S" -v \
+	bg_wait nsx cli dnsperf -s "$addr" -d "$dir/cold.txt" -n 1 -Q "$cold_qps" -q 1000 -t "$TIMEOUT_S" -v \
 		>"$dir/$r.cold" 2>&1 || true
 	q1=$(mininet_queries)
 	stats=$(latency_stats <"$dir/$r.cold")
@@ -407,7 +418,7 @@ measure_one() {
 	log "$r: priming $cached_names names"
 	# At a bounded rate, twice: a burst of misses makes some resolvers drop
 	# queries, and the cached run must find every name in the cache.
-	nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -n 2 -Q "$prime_qps" -q 200 -t "$TIMEOUT_S" \
+	bg_wait nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -n 2 -Q "$prime_qps" -q 200 -t "$TIMEOUT_S" \
 		>"$dir/$r.prime" 2>&1 || true
 	log "$r: cached run, $cached_runs x ${cached_seconds}s"
 	q0=$(mininet_queries)
@@ -416,7 +427,7 @@ measure_one() {
 	all=""
 	for ((i = 1; i <= cached_runs; i++)); do
 		# shellcheck disable=SC2086 # dnsperf_args is a list of options
-		nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -l "$cached_seconds" $dnsperf_args -t "$TIMEOUT_S" \
+		bg_wait nsx cli dnsperf -s "$addr" -d "$dir/cached.txt" -l "$cached_seconds" $dnsperf_args -t "$TIMEOUT_S" \
 			>"$dir/$r.cached.$i" 2>&1 || true
 		q=$(awk '/Queries per second:/ {printf "%d", $4}' "$dir/$r.cached.$i")
 		all+="${all:+,}${q:-0}"
@@ -594,6 +605,7 @@ main() {
 	if [[ -e $dir || -n $(bench_namespaces) ]]; then
 		die "a bench named $name exists; run: $0 down"
 	fi
+	exec 3>&1 4>&2
 	trap on_exit EXIT
 	trap 'exit 130' INT TERM
 	mkdir -p "$dir"
