@@ -1,0 +1,74 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// paddingBlock is RFC 8467 section 4.1's block length for responses: a
+// padded answer's size says only which 468-byte block it falls in.
+const paddingBlock = 468
+
+// packPadded packs resp, padded with an EDNS(0) Padding option (RFC 7830)
+// to a multiple of paddingBlock when it carries an OPT record. Responses on
+// encrypted transports are padded whenever the client speaks EDNS: RFC 7830
+// requires it when the query was padded and allows it otherwise, and the
+// size of an unpadded answer leaks the name more than the bytes cost.
+func packPadded(resp *dns.Msg) ([]byte, error) {
+	opt := resp.IsEdns0()
+	if opt == nil {
+		return resp.Pack()
+	}
+	kept := opt.Option[:0]
+	for _, o := range opt.Option {
+		if o.Option() != dns.EDNS0PADDING {
+			kept = append(kept, o)
+		}
+	}
+	pad := &dns.EDNS0_PADDING{}
+	opt.Option = append(kept, pad)
+	out, err := resp.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("pack answer: %w", err)
+	}
+	// The padding sits in the last RR's rdata, so growing it moves no
+	// compression pointer: the final size is exactly len(out)+n.
+	n := (paddingBlock - len(out)%paddingBlock) % paddingBlock
+	if n == 0 || len(out)+n > dns.MaxMsgSize {
+		return out, nil
+	}
+	pad.Padding = make([]byte, n)
+	return resp.Pack()
+}
+
+// answerWire is every encrypted transport's answer path: parse one query,
+// answer it as TCP does (no truncation, no UDP rate limit), count it under
+// proto, and pack it padded. nil means send nothing.
+func (r *Resolver) answerWire(wire []byte, client netip.Addr, proto string) []byte {
+	req := new(dns.Msg)
+	if err := req.Unpack(wire); err != nil {
+		if len(wire) < 12 || wire[2]&0x80 != 0 {
+			return nil // not a query header, or a response: never answer
+		}
+		// A header-only FORMERR (RFC 1035 section 4.1.1), as over UDP.
+		h := make([]byte, 12)
+		binary.BigEndian.PutUint16(h, binary.BigEndian.Uint16(wire))
+		h[2] = 0x80 | wire[2]&0x78 // QR, opcode copied
+		h[3] = dns.RcodeFormatError
+		return h
+	}
+	resp := r.respond(req, client, false)
+	if resp == nil {
+		return nil
+	}
+	out, err := packPadded(resp)
+	if err != nil {
+		r.log.Debug("pack encrypted answer failed", "proto", proto, "err", err)
+		return nil
+	}
+	r.count(proto, req, resp) // before the write: see handler.ServeDNS
+	return out
+}
