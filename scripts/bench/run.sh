@@ -518,13 +518,40 @@ details() {
 	fi
 }
 
+# splice_doc replaces the part of the page between the bench markers with a
+# fresh write_doc, so sections other tools and people keep there (lifecycle
+# timings, encrypted transports, DNSSEC) survive a rerun.
+splice_doc() {
+	local out=$1 tmp=$2 results=$3
+	{
+		echo '<!-- make bench: begin (scripts/bench/run.sh rewrites up to the end marker) -->'
+		write_doc "$results"
+		echo '<!-- make bench: end -->'
+	} >"$tmp"
+	if [[ -f $out ]] && grep -q '^<!-- make bench: begin' "$out" && grep -q '^<!-- make bench: end' "$out"; then
+		awk -v new="$tmp" '
+			/^<!-- make bench: begin/ { while ((getline line < new) > 0) print line; skip = 1; next }
+			/^<!-- make bench: end/ { skip = 0; next }
+			!skip { print }
+		' "$out" >"$out.tmp"
+		mv "$out.tmp" "$out"
+	elif [[ -f $out ]]; then
+		# A page without markers: the run goes first, the rest follows.
+		cat "$tmp" "$out" >"$out.tmp"
+		mv "$out.tmp" "$out"
+	else
+		cp "$tmp" "$out"
+	fi
+}
+
 write_doc() {
 	local results=$1 date_s
 	date_s=$(date -u '+%Y-%m-%d %H:%M UTC')
 	cat <<EOF
 # Benchmarks
 
-Written by \`make bench\` (scripts/bench/run.sh); rerun it to replace this page.
+Written by \`make bench\` (scripts/bench/run.sh); a rerun replaces this part
+of the page, up to the end marker, and keeps the sections after it.
 The numbers come from a shared, noisy 2-core machine where dnsperf, the
 resolver and the mini internet compete for the same cores, often beside other
 builds: **read them as ratios between resolvers measured in the same run, not
@@ -627,7 +654,7 @@ main() {
 	echo
 	details "$results"
 	if [[ -n $out ]]; then
-		write_doc "$results" >"$out"
+		splice_doc "$out" "$dir/doc.md" "$results"
 		log "wrote $out"
 	fi
 }
