@@ -100,6 +100,29 @@ func (in *infra) timeout(a netip.Addr) time.Duration {
 	return min(max(s.srtt+4*s.rttvar, minServerTimeout), in.maxTimeout)
 }
 
+// retryTimeout is the timeout of the attempt-th round: doubled each round,
+// at most maxTimeout.
+func (in *infra) retryTimeout(a netip.Addr, attempt int) time.Duration {
+	t := in.timeout(a)
+	for range attempt {
+		t *= 2
+	}
+	return min(t, in.maxTimeout)
+}
+
+// measured keeps the addresses that have answered before.
+func (in *infra) measured(addrs []netip.Addr) []netip.Addr {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []netip.Addr
+	for _, a := range addrs {
+		if s := in.getLocked(a, false); s != nil && s.srtt > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // observe records an answer from a after rtt (RFC 6298 smoothing).
 func (in *infra) observe(a netip.Addr, rtt time.Duration, edns bool) {
 	rtt = max(rtt, time.Millisecond)

@@ -93,6 +93,10 @@ const (
 	verdictLame                  // the server is not authoritative for the zone: remember it
 )
 
+// maxRetryRounds is how many more rounds query makes over servers that
+// answered before when a whole round timed out.
+const maxRetryRounds = 3
+
 // queryError says why no server of a zone gave a usable answer.
 type queryError struct {
 	answered bool // at least one server sent a (rejected) response
@@ -115,27 +119,45 @@ func (u *upstream) query(ctx context.Context, zone string, servers []netip.Addr,
 	}
 	qe := &queryError{}
 	var errs []error
-	for i, s := range order {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		resp, err := u.exchange(ctx, s, q, b, i == len(order)-1)
-		if err != nil {
-			if errors.Is(err, errLimit) || ctx.Err() != nil {
+	for attempt := 0; ; attempt++ {
+		timeouts := 0
+		for i, s := range order {
+			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			errs = append(errs, err)
-			continue
+			resp, err := u.exchange(ctx, s, q, b, i == len(order)-1, attempt)
+			if err != nil {
+				if errors.Is(err, errLimit) || ctx.Err() != nil {
+					return nil, err
+				}
+				if errors.Is(err, errTimeout) {
+					timeouts++
+				}
+				errs = append(errs, err)
+				continue
+			}
+			qe.answered = true
+			switch judge(resp) {
+			case verdictAccept:
+				return resp, nil
+			case verdictLame:
+				u.inf.markLame(s, zone)
+				errs = append(errs, fmt.Errorf("query %s: lame for %s (%s)", s, zone, rcodeLabel(resp.Rcode)))
+			default:
+				errs = append(errs, fmt.Errorf("query %s: unusable answer (%s)", s, rcodeLabel(resp.Rcode)))
+			}
 		}
-		qe.answered = true
-		switch judge(resp) {
-		case verdictAccept:
-			return resp, nil
-		case verdictLame:
-			u.inf.markLame(s, zone)
-			errs = append(errs, fmt.Errorf("query %s: lame for %s (%s)", s, zone, rcodeLabel(resp.Rcode)))
-		default:
-			errs = append(errs, fmt.Errorf("query %s: unusable answer (%s)", s, rcodeLabel(resp.Rcode)))
+		// Every server was silent. Servers that answered before are
+		// probably slow for a moment (a loaded host, a queue), not dead:
+		// ask them again with a doubled timeout, as Unbound does with its
+		// RTO backoff. Servers never heard from are not retried, so a dead
+		// delegation costs no more than one round.
+		if qe.answered || timeouts < len(order) || attempt >= maxRetryRounds {
+			break
+		}
+		order = u.inf.measured(order)
+		if len(order) == 0 {
+			break
 		}
 	}
 	qe.err = errors.Join(errs...)
@@ -150,13 +172,13 @@ func (u *upstream) query(ctx context.Context, zone string, servers []netip.Addr,
 // taken as EDNS trouble only from a server that never answered EDNS and
 // only when it is the last one left (last): otherwise a dead server
 // would cost two timeouts before the next server is tried.
-func (u *upstream) exchange(ctx context.Context, server netip.Addr, q dns.Question, b budget, last bool) (*dns.Msg, error) {
+func (u *upstream) exchange(ctx context.Context, server netip.Addr, q dns.Question, b budget, last bool, attempt int) (*dns.Msg, error) {
 	addr := netip.AddrPortFrom(server, u.port)
 	noEDNS, no0x20, ednsOK := u.inf.quirks(server)
 	edns, mix := !noEDNS, !u.no0x20 && !no0x20
 	ednsFallback := false
 	for {
-		resp, err := u.exchangeUDP(ctx, addr, q, edns, mix, b)
+		resp, err := u.exchangeUDP(ctx, addr, q, edns, mix, b, attempt)
 		switch {
 		case errors.Is(err, errCaseMismatch) && mix:
 			u.inf.setNo0x20(server)
@@ -218,7 +240,7 @@ func randomCase(name string) string {
 	return string(b)
 }
 
-func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Question, edns, mix bool, b budget) (*dns.Msg, error) {
+func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Question, edns, mix bool, b budget, attempt int) (*dns.Msg, error) {
 	if err := b.spend(); err != nil {
 		return nil, err
 	}
@@ -235,7 +257,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	if err != nil {
 		return nil, fmt.Errorf("pack query: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, u.inf.timeout(addr.Addr()))
+	ctx, cancel := context.WithTimeout(ctx, u.inf.retryTimeout(addr.Addr(), attempt))
 	defer cancel()
 	// A connected socket per query: the kernel picks a random ephemeral
 	// source port and drops datagrams from any other address or port.

@@ -124,7 +124,7 @@ func TestUpstreamMatchesIDAndQuestion(t *testing.T) {
 		w.WriteMsg(good)
 	})
 	u := testUpstream(addr.Port(), time.Second)
-	m, err := u.exchange(context.Background(), addr.Addr(), question("www.example.com", dns.TypeA), newBudget(64), true)
+	m, err := u.exchange(context.Background(), addr.Addr(), question("www.example.com", dns.TypeA), newBudget(64), true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestUpstreamQueryRandomisesIDAndPort(t *testing.T) {
 	ids, ports := map[uint16]bool{}, map[uint16]bool{}
 	const n = 8
 	for range n {
-		if _, err := u.exchange(context.Background(), addr.Addr(), question("example.com", dns.TypeA), newBudget(64), true); err != nil {
+		if _, err := u.exchange(context.Background(), addr.Addr(), question("example.com", dns.TypeA), newBudget(64), true, 0); err != nil {
 			t.Fatal(err)
 		}
 		s := <-ch
