@@ -45,7 +45,7 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	shellcheck scripts/*.sh .ci/run
+	shellcheck scripts/*.sh scripts/bench/*.sh .ci/run
 
 demo: deps build
 	scripts/demo.sh
