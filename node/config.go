@@ -34,6 +34,7 @@ type Config struct {
 	Drain    DrainConfig    `json:"drain"`
 	Log      LogConfig      `json:"log"`
 	Privacy  PrivacyConfig  `json:"privacy"` // config_privacy.go
+	TLS      TLSConfig      `json:"tls"`     // config_tls.go
 }
 
 // NodeConfig identifies the node and where it keeps its files.
@@ -161,6 +162,7 @@ func defaultConfig() Config {
 		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second, MinQPS: 5, IdleAfter: time.Second},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Privacy: defaultPrivacy(),
+		TLS:     defaultTLS(),
 	}
 }
 
@@ -387,6 +389,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			})
 		}},
 		{"privacy", d.privacy(&c.Privacy)},
+		{"tls", d.tls(&c.TLS)},
 	})
 }
 
@@ -512,6 +515,7 @@ func (c *Config) problems() []*FieldError {
 	between(add, "drain.timeout", c.Drain.Timeout, time.Second, time.Hour)
 	c.fleetProblems(add)
 	c.privacyProblems(add)
+	c.tlsProblems(add)
 	c.dnssecProblems(add)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {

@@ -203,6 +203,7 @@ func TestDefaults(t *testing.T) {
 		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second, MinQPS: 5, IdleAfter: time.Second},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Privacy: defaultPrivacy(),
+		TLS:     defaultTLS(),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("minimal config\n got %+v\nwant %+v", c, want)

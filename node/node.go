@@ -38,8 +38,10 @@ type Node struct {
 
 	addrs    *addrs
 	resolver *resolver.Resolver
-	speaker  *bgp.Speaker
-	monitor  *health.Monitor
+	// encrypted is DoT/DoH/DoQ (checks_tls.go); nil without tls.cert_file.
+	encrypted *resolver.Encrypted
+	speaker   *bgp.Speaker
+	monitor   *health.Monitor
 
 	// cmds carries closures into the event loop, which owns the lifecycle
 	// state (the loop* fields of the node live only there).
@@ -125,6 +127,9 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("resolver: %w", err)
 	}
 	n.resolver = res
+	if n.encrypted, err = newEncrypted(cfg, res, log, n.reg); err != nil {
+		return nil, fmt.Errorf("encrypted dns: %w", err)
+	}
 
 	bc := bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, ListenPort: cfg.BGP.ListenPort, APIListen: cfg.BGP.APIListen}
 	for _, p := range cfg.BGP.Peers {
@@ -174,7 +179,7 @@ func (n *Node) checks() []health.Check {
 			},
 		})
 	}
-	return append(append(cs, n.degradingChecks()...), n.dnssecChecks()...)
+	return append(append(append(cs, n.degradingChecks()...), n.dnssecChecks()...), n.tlsChecks()...)
 }
 
 // Run brings the node up and blocks until ctx is done, then runs the
@@ -201,6 +206,10 @@ func (n *Node) Run(ctx context.Context) error {
 	defer func() { stopSrv(); stopMon(); stopRes(); stopSpk() }()
 
 	parts.start("resolver", func() error { return n.resolver.Run(resCtx) })
+	if n.encrypted != nil {
+		parts.start("encrypted", func() error { return n.encrypted.Run(resCtx) })
+		parts.start("sighup", func() error { return n.reloadOnSIGHUP(srvCtx) })
+	}
 	parts.start("bgp", func() error { return n.speaker.Run(spkCtx) })
 	parts.start("health", func() error { return n.monitor.Run(monCtx) })
 	ctl, err := n.listenControl()
