@@ -242,7 +242,7 @@ start_mininet() {
 	# Started with ip netns exec directly (not a shell function) so $! is the
 	# daemon itself; setsid keeps a terminal's ^C from reaching it.
 	ip netns exec "$(ns inet)" setsid "$bin_dir/mininet" -prefix4 "$INET4_PREFIX" \
-		-prefix6 "$INET6_PREFIX" -port 53 -root-hints "$d/root.hints" \
+		-prefix6 "$INET6_PREFIX" -port 53 -root-hints "$d/root.hints" -trust-anchor "$d/trust.anchor" \
 		</dev/null >"$log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$dir/mininet.pid"
@@ -496,8 +496,13 @@ start_router() {
 }
 
 write_node_conf() {
-	local n=$1 d r2_peers=""
+	local n=$1 d r2_peers="" trust_anchor="" dnssec_canaries=""
 	d=$(lab_dir)
+	# Without the mini internet (--no-mininet) there is no anchor to trust.
+	if ((!no_mininet)); then
+		trust_anchor=", trust_anchor: $d/trust.anchor"
+		dnssec_canaries=", dnssec_good: good.canary.lab., dnssec_bad: bad.canary.lab."
+	fi
 	if ((routers == 2)); then
 		r2_peers=$(printf '\n    - {address: 198.19.%s.1, asn: %s}\n    - {address: "fd00:54:%s::1", asn: %s}' "$n" "$R2_AS" "$n" "$R2_AS")
 	fi
@@ -507,7 +512,9 @@ write_node_conf() {
 version: 1
 node: {name: n$n, state_dir: $d/n$n/state, control_socket: $d/n$n/control.sock}
 service: {interface: lo, addresses: [$SVC4, "$SVC6"]}
-resolver: {root_hints: $d/root.hints}
+# The mini internet is DNSSEC-signed; its root key is the lab's trust anchor
+# (mininet writes it before the root hints).
+resolver: {root_hints: $d/root.hints${trust_anchor}}
 bgp:
   asn: $((NODE_AS_BASE + n))
   router_id: 198.18.$n.2
@@ -515,7 +522,9 @@ bgp:
     - {address: 198.18.$n.1, asn: $R1_AS}
     - {address: "fd00:53:$n::1", asn: $R1_AS}${r2_peers}
 # Lab hosts run no NTP, so the clock-sync check would mark every node degraded.
-health: {interval: 1s, rise: 3, fall: 2, canary_name: canary.anycastd.lab., canary_type: A, degrading: {clock: false}}
+health:
+  {interval: 1s, rise: 3, fall: 2, canary_name: canary.anycastd.lab., canary_type: A,
+   degrading: {clock: false${dnssec_canaries}}}
 metrics: {listen: "127.0.0.1:9253"}
 drain: {lame_duck: 2s}
 EOF

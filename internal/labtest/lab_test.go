@@ -215,8 +215,9 @@ func keys(m map[string]bool) []string {
 }
 
 // digC1 resolves a name from the client through the anycast address.
-func (l *lab) digC1(ctx context.Context, server, name, qtype string) (string, error) {
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.ns("c1"), "dig", "+time=2", "+tries=1", "+nsid", "@"+server, name, qtype)
+func (l *lab) digC1(ctx context.Context, server, name, qtype string, opts ...string) (string, error) {
+	args := append([]string{"netns", "exec", l.ns("c1"), "dig", "+time=2", "+tries=1", "+nsid"}, opts...)
+	cmd := exec.CommandContext(ctx, "ip", append(args, "@"+server, name, qtype)...)
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	err := cmd.Run()

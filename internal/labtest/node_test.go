@@ -2,6 +2,7 @@ package labtest
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,15 @@ func TestNodeLifecycle(t *testing.T) {
 		if !strings.Contains(out, `NSID: `) || !(strings.Contains(out, `"n1"`) || strings.Contains(out, `"n2"`)) {
 			t.Errorf("dig @%s: no NSID naming n1 or n2:\n%s", server, out)
 		}
+	}
+
+	// The lab's nodes validate against the mini internet's root key: a
+	// signed name comes back with AD, a bogus one as SERVFAIL with its EDE.
+	if out, err := l.digC1(ctx, "192.0.2.53", "good.canary.lab", "A", "+dnssec"); err != nil || !regexp.MustCompile(`flags:[^;]* ad[ ;]`).MatchString(out) {
+		t.Errorf("signed name through the node: want AD set: %v\n%s", err, out)
+	}
+	if out, _ := l.digC1(ctx, "192.0.2.53", "www.expired.test", "A", "+dnssec"); !strings.Contains(out, "status: SERVFAIL") || !strings.Contains(out, "EDE: 7") {
+		t.Errorf("expired signatures through the node: want SERVFAIL with EDE 7 (Signature Expired):\n%s", out)
 	}
 
 	// The node's own view: status, metrics, and a clear error for an
