@@ -58,6 +58,28 @@ func printStatus(w io.Writer, st *control.Status, now time.Time) {
 	if st.Drain != nil {
 		fmt.Fprintf(w, "drain (%s): %s\n", st.Drain.Reason, progressLine(st, now))
 	}
+	if p := st.Privacy; p != nil {
+		var on []string
+		if p.QueryLog {
+			on = append(on, "query log")
+		}
+		if p.Dnstap {
+			on = append(on, "dnstap")
+		}
+		if p.DebugSampling {
+			on = append(on, fmt.Sprintf("debug sampling %.3f%%", 100*p.DebugSampleRate))
+		}
+		if p.RateLimit {
+			on = append(on, "rate limit")
+		}
+		if p.CoreDumps {
+			on = append(on, "CORE DUMPS ALLOWED")
+		}
+		if len(on) == 0 {
+			on = append(on, "no query records kept")
+		}
+		fmt.Fprintf(w, "privacy: %s (retention %s; `anycastctl audit` checks every commitment)\n", strings.Join(on, ", "), p.Retention)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "\naddresses:")

@@ -22,6 +22,7 @@ func TestStatusGolden(t *testing.T) {
 		Since: now.Add(-90 * time.Second), Queries: 1234, QPS: 12.5,
 		Guarded: []string{"2001:db8:53::53"},
 		Damping: control.Damping{Penalty: 1500, Suppressed: false, Flaps: 2},
+		Privacy: &control.Privacy{QueryLog: true, DebugSampling: true, DebugSampleRate: 0.0005, Retention: "24h0m0s"},
 		Drain:   &control.DrainProgress{Reason: "operator", Phase: "taper", Started: now.Add(-5 * time.Second), Deadline: now.Add(25 * time.Second), QPS: 12.5, MinQPS: 1},
 		Addresses: []control.Address{
 			{Address: "192.0.2.53", Interface: "lo", Present: true, Announced: true},
