@@ -162,6 +162,19 @@ func (n *Node) status(ctx context.Context) (*control.Status, error) {
 		})
 	}
 	st.Queries = n.clientQueries()
+	if n.encrypted != nil {
+		es := n.encrypted.Status()
+		c := es.Certificate
+		st.Encrypted = &control.Encrypted{Certificate: control.Certificate{Subject: c.Subject, NotAfter: c.NotAfter, Reloaded: c.Reloaded, LastError: c.LastError}}
+		for _, t := range es.Transports {
+			ct := control.Transport{Proto: t.Proto, OpenConnections: t.OpenConnections, Connections: t.Connections, Rejected: t.Rejected,
+				Queries: t.Queries, Handshakes: t.Handshakes, HandshakeFailures: t.HandshakeFailures}
+			for _, a := range t.Addrs {
+				ct.Addrs = append(ct.Addrs, a.String())
+			}
+			st.Encrypted.Transports = append(st.Encrypted.Transports, ct)
+		}
+	}
 	st.Privacy = n.privacyStatus()
 	return st, nil
 }

@@ -123,6 +123,21 @@ func printStatus(w io.Writer, st *control.Status, now time.Time) {
 	}
 	tw.Flush()
 
+	if e := st.Encrypted; e != nil {
+		fmt.Fprintln(w, "\nencrypted transports:")
+		c := e.Certificate
+		fmt.Fprintf(w, "  certificate %s, expires %s (in %.1f days)", c.Subject, c.NotAfter.UTC().Format(time.DateOnly), c.NotAfter.Sub(now).Hours()/24)
+		if c.LastError != "" {
+			fmt.Fprintf(w, "; LAST RELOAD FAILED, old certificate kept: %s", c.LastError)
+		}
+		fmt.Fprintln(w)
+		for _, t := range e.Transports {
+			fmt.Fprintf(tw, "  %s\t%s\t%d open\t%d queries\t%d handshakes (%d failed)\t%d rejected\n",
+				t.Proto, strings.Join(t.Addrs, " "), t.OpenConnections, t.Queries, t.Handshakes, t.HandshakeFailures, t.Rejected)
+		}
+		tw.Flush()
+	}
+
 	fmt.Fprintln(w, "\nhealth checks:")
 	for _, c := range st.Checks {
 		res := "ok"

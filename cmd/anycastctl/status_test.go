@@ -22,6 +22,13 @@ func TestStatusGolden(t *testing.T) {
 		Since: now.Add(-90 * time.Second), Queries: 1234, QPS: 12.5,
 		Guarded: []string{"2001:db8:53::53"},
 		Damping: control.Damping{Penalty: 1500, Suppressed: false, Flaps: 2},
+		Encrypted: &control.Encrypted{
+			Certificate: control.Certificate{Subject: "CN=resolver.example", NotAfter: now.Add(90 * 24 * time.Hour)},
+			Transports: []control.Transport{
+				{Proto: "dot", Addrs: []string{"192.0.2.53:853"}, OpenConnections: 3, Connections: 10, Queries: 200, Handshakes: 10, HandshakeFailures: 1},
+				{Proto: "doq", Addrs: []string{"192.0.2.53:853"}, Queries: 5, Handshakes: 1},
+			},
+		},
 		Privacy: &control.Privacy{QueryLog: true, DebugSampling: true, DebugSampleRate: 0.0005, Retention: "24h0m0s"},
 		Drain:   &control.DrainProgress{Reason: "operator", Phase: "taper", Started: now.Add(-5 * time.Second), Deadline: now.Add(25 * time.Second), QPS: 12.5, MinQPS: 1},
 		Addresses: []control.Address{

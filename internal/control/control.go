@@ -51,6 +51,8 @@ type Status struct {
 	Guarded []string       `json:"guarded,omitempty"`
 	Damping Damping        `json:"damping"`
 	Drain   *DrainProgress `json:"drain,omitempty"`
+	// Encrypted is nil when DoT/DoH/DoQ are not configured.
+	Encrypted *Encrypted `json:"encrypted,omitempty"`
 	// Privacy says what the node keeps about clients (privacy.go).
 	Privacy *Privacy `json:"privacy,omitempty"`
 }
