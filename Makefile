@@ -20,7 +20,7 @@ build:
 	$(GO) build -trimpath -o bin/mininet ./internal/mininet/cmd/mininet
 
 deps:
-	scripts/deps.sh
+	bash scripts/deps.sh
 
 # Every test, including the BIRD and namespace integration tests (they need
 # root; CI runs as root), then a short run of each fuzz target.
