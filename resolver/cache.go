@@ -54,6 +54,9 @@ type entry struct {
 	// resolution path (get) then treats it as missing, so the refresh goes
 	// upstream instead of finding this entry; clients (peek) still get it.
 	refreshing atomic.Bool
+	// fast is the answer packed for the UDP fast path (fast.go), built on
+	// its first fast hit.
+	fast atomic.Pointer[fastForm]
 }
 
 // entryOverhead approximates the bytes an entry costs beyond its wire form

@@ -9,14 +9,13 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
-// listeners are the servers Run started: per configured address, a
-// miekg/dns server for UDP and our own pipelining server for TCP (tcp.go).
+// listeners are the servers Run started: per configured address, our
+// batched UDP server (udp.go) and our own pipelining server for TCP (tcp.go).
 type listeners struct {
-	udp     []*dns.Server
+	udp     []*udpServer
 	tcp     []*tcpServer
 	addrs   []netip.AddrPort
 	started chan struct{} // one value per server once it serves
@@ -29,7 +28,11 @@ func (ls *listeners) count() int { return len(ls.udp) + len(ls.tcp) }
 // stops.
 func (ls *listeners) serve(errc chan<- error) {
 	for _, s := range ls.udp {
-		go func() { errc <- s.ActivateAndServe() }()
+		go func() {
+			// Bound already, like TCP below: queries queue from now on.
+			ls.started <- struct{}{}
+			errc <- s.serve()
+		}()
 	}
 	for _, s := range ls.tcp {
 		go func() {
@@ -62,14 +65,17 @@ func (r *Resolver) listen(ctx context.Context) (*listeners, error) {
 			return fail(err)
 		}
 		closers = append(closers, func() { pc.Close(); ln.Close() })
-		ls.addrs = append(ls.addrs, bound)
-		notify := func() { ls.started <- struct{}{} }
-		ls.udp = append(ls.udp, &dns.Server{
-			PacketConn:        pc,
-			Handler:           handler{r: r, proto: "udp"},
-			UDPSize:           dns.MaxMsgSize, // read buffer for queries; answers are sized per client
-			NotifyStartedFunc: notify,
+		conns, err := listenUDPGroup(ctx, pc, bound, udpSockets())
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, func() {
+			for _, c := range conns[1:] {
+				c.Close()
+			}
 		})
+		ls.addrs = append(ls.addrs, bound)
+		ls.udp = append(ls.udp, newUDPServer(r, bound.Addr(), conns))
 		ls.tcp = append(ls.tcp, newTCPServer(r, ln))
 	}
 	return ls, nil
@@ -91,7 +97,7 @@ func (ls *listeners) shutdown(ctx context.Context) error {
 		}
 	}
 	for _, s := range ls.udp {
-		wg.Go(func() { keep(s.ShutdownContext(ctx)) })
+		wg.Go(func() { keep(s.shutdown(ctx)) })
 	}
 	for _, s := range ls.tcp {
 		wg.Go(func() { keep(s.shutdown(ctx)) })
@@ -106,7 +112,7 @@ func listenPair(ctx context.Context, ap netip.AddrPort) (net.PacketConn, net.Lis
 	lc := net.ListenConfig{Control: freebind}
 	var lastErr error
 	for range 16 {
-		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		pc, err := (&net.ListenConfig{Control: udpControl}).ListenPacket(ctx, "udp", ap.String())
 		if err != nil {
 			return nil, nil, netip.AddrPort{}, fmt.Errorf("listen udp %s: %w", ap, err)
 		}

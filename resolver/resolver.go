@@ -27,6 +27,7 @@ type Resolver struct {
 	cookies *cookies
 	val     *validation // DNSSEC; nil when Config.DNSSEC is
 	priv    *privacy    // query log, dnstap, sampling, rate limit (privacy.go)
+	shed    *shedding   // overload limits (shed.go)
 	now     func() time.Time
 
 	answered atomic.Uint64 // client queries answered, for QueryCount
@@ -82,6 +83,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 		return nil, fmt.Errorf("resolver config: %w", err)
 	}
 	r.up.priv = r.priv
+	if r.shed, err = newShedding(reg); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

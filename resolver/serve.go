@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/netip"
 
@@ -122,6 +123,9 @@ func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) (resp *dns
 	} else {
 		ede = r.fill(resp, req, obs)
 	}
+	if udp && ede == edeOverloaded {
+		return nil // shed: the client retries (shed.go)
+	}
 	if ede == nil && resp.Rcode == dns.RcodeServerFailure {
 		// Every SERVFAIL says why, even one no path explained.
 		ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "resolution failed"}
@@ -236,6 +240,10 @@ func (r *Resolver) fill(resp, req *dns.Msg, obs *observation) *dns.EDNS0_EDE {
 		if m, ok := checkingDisabled(err); ok {
 			a, err = answer{msg: m}, nil
 		}
+	}
+	if errors.Is(err, errOverloaded) {
+		resp.Rcode = dns.RcodeServerFailure
+		return edeOverloaded // shed.go: dropped over UDP
 	}
 	if err != nil {
 		r.log.Debug("resolve failed", "qname", q.Name, "qtype", dns.TypeToString[q.Qtype], "err", err)

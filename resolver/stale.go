@@ -38,6 +38,10 @@ func (r *Resolver) lookup(ctx context.Context, q dns.Question) (answer, error) {
 		return answer{msg: m, hit: true}, nil
 	}
 	r.m.cacheMisses.Inc()
+	if !r.shed.acquire() {
+		return r.overloaded(q, k) // shed.go
+	}
+	defer r.shed.release()
 	ch := r.flight(ctx, q)
 
 	stale, haveStale := r.cache.getStale(k)
