@@ -38,13 +38,13 @@ import (
 const (
 	// udpWorkers is the number of goroutines answering queries the fast
 	// path could not, per UDP server (listen address).
-	udpWorkers = 256
+	udpWorkers = 640
 	// udpQueueLen bounds the queries waiting for a worker, per server; at
 	// most udpReadSize bytes each.
 	udpQueueLen = 1024
 	// maxResolutions bounds client questions waiting on the authorities,
 	// over all transports.
-	maxResolutions = 192
+	maxResolutions = 512
 )
 
 // Shed reasons, the values of anycastd_queries_shed_total's reason label.
