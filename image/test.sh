@@ -137,12 +137,12 @@ ssh_vm() {
 		-o LogLevel=ERROR -o ConnectTimeout=5 -o BatchMode=yes root@198.18.1.2 "$@"
 }
 
-# wait_console COUNT: until the console shows anycastd's announcing line
-# COUNT times in all (each boot that reaches announcing adds one).
+# wait_console COUNT: until the console shows anycastd going from warming
+# to announcing COUNT times in all: once per boot that reaches announcing.
 wait_console() {
 	local want=$1 deadline=$((SECONDS + BOOT_TIMEOUT)) n
 	while ((SECONDS < deadline)); do
-		n=$(grep -c 'state=announcing' "$T/console.log" 2>/dev/null || true)
+		n=$(grep -ac 'state=announcing.*from=warming' "$T/console.log" 2>/dev/null || true)
 		((n >= want)) && return 0
 		[[ -f $T/qemu.pid ]] && kill -0 "$(<"$T/qemu.pid")" 2>/dev/null || die "qemu exited"
 		sleep 2

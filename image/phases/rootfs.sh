@@ -1,13 +1,15 @@
 # shellcheck shell=bash
 # Phase rootfs: a Debian 12 root tree from bookworm, -updates and -security,
-# built by mmdebstrap in WORK/rootfs-base. The kernel's initramfs is built
+# built by mmdebstrap in WORK/rootfs-base. systemd-boot is there for
+# systemd-bless-boot and its generator, which mark a boot-counted entry good
+# (the image never runs bootctl install). The kernel's initramfs is built
 # with a module list (MODULES=list, see image/rootfs/initramfs/), which takes
 # seconds instead of a minute. With --reuse-rootfs a base built from the same
 # package list is kept.
 
 PACKAGES=(
 	systemd systemd-sysv udev systemd-timesyncd kmod
-	linux-image-amd64 initramfs-tools zstd systemd-boot-efi
+	linux-image-amd64 initramfs-tools zstd systemd-boot-efi systemd-boot
 	openssh-server iproute2 e2fsprogs procps ca-certificates less
 )
 base=$WORK/rootfs-base
