@@ -58,15 +58,10 @@ func TestTTLSecurity(t *testing.T) {
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
-			peers, err := l.speaker.Peers(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range peers {
-				if p.State == "established" {
-					t.Errorf("speaker reports %v established", p.Address)
-				}
-			}
+			// Only the router's view is asserted: GoBGP applies the TTL
+			// to its socket after connecting, so its first OPEN can pass
+			// and the speaker may call the session established until its
+			// hold timer notices the router dropping everything after.
 		})
 	}
 }
