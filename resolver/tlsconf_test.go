@@ -151,7 +151,15 @@ func TestTLSPolicy(t *testing.T) {
 	if _, _, _, err := dotExchange(s.addr("dot"), old, query("www.example.com", dns.TypeA, false, 0)); err == nil {
 		t.Error("TLS 1.1 handshake succeeded")
 	}
-	if n := counterValue(t, s.reg, "anycastd_tls_handshake_failures_total", map[string]string{"proto": "dot"}); n != 1 {
+	// The client learns of the failure before the server's handshake
+	// goroutine has counted it: wait for the count, briefly.
+	var n float64
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n = counterValue(t, s.reg, "anycastd_tls_handshake_failures_total", map[string]string{"proto": "dot"}); n >= 1 {
+			break
+		}
+	}
+	if n != 1 {
 		t.Errorf("handshake failures = %v, want 1", n)
 	}
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
