@@ -16,7 +16,7 @@ import (
 // batched UDP server (udp.go) and our own pipelining server for TCP (tcp.go).
 type listeners struct {
 	udp     []*udpServer
-	tcp     []*tcpServer
+	tcp     []*streamServer
 	addrs   []netip.AddrPort
 	started chan struct{} // one value per server once it serves
 }

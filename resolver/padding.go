@@ -44,10 +44,12 @@ func packPadded(resp *dns.Msg) ([]byte, error) {
 	return resp.Pack()
 }
 
-// answerWire is every encrypted transport's answer path: parse one query,
-// answer it as TCP does (no truncation, no UDP rate limit), count it under
-// proto, and pack it padded. nil means send nothing.
-func (r *Resolver) answerWire(wire []byte, client netip.Addr, proto string) []byte {
+// answerWire is the answer path of every stream and encrypted transport:
+// parse one query, answer it (no truncation, no UDP rate limit), count it
+// under proto, and pack it, padded on encrypted transports. A query that
+// does not parse gets a header-only FORMERR (RFC 1035 section 4.1.1), a
+// response nothing. nil means send nothing.
+func (r *Resolver) answerWire(wire []byte, client netip.Addr, proto string, pad bool) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(wire); err != nil {
 		if len(wire) < 12 || wire[2]&0x80 != 0 {
@@ -64,9 +66,13 @@ func (r *Resolver) answerWire(wire []byte, client netip.Addr, proto string) []by
 	if resp == nil {
 		return nil
 	}
-	out, err := packPadded(resp)
+	pack := (*dns.Msg).Pack
+	if pad {
+		pack = packPadded
+	}
+	out, err := pack(resp)
 	if err != nil {
-		r.log.Debug("pack encrypted answer failed", "proto", proto, "err", err)
+		r.log.Debug("pack answer failed", "proto", proto, "err", err)
 		return nil
 	}
 	r.count(proto, req, resp) // before the write: see handler.ServeDNS

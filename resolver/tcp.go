@@ -2,27 +2,29 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 // The TCP listener is our own rather than miekg/dns's Server: that one
 // reads a query, answers it, and only then reads the next, so one slow
 // question holds up every question behind it on the connection. RFC 7766
 // section 6.2.1.1 asks resolvers to process pipelined queries concurrently
-// and send answers as they complete, out of order.
+// and send answers as they complete, out of order. DNS over TLS (RFC 7858)
+// is the same framing inside TLS, so one stream server serves both; DoT
+// only adds a handshake that must finish in time.
 
 const (
-	// maxTCPInFlight bounds the queries answered at once on one
+	// maxTCPInFlight bounds the queries answered at once on one plain TCP
 	// connection. A client that pipelines more waits: we stop reading
 	// until one completes, so one connection cannot take all the workers.
 	maxTCPInFlight = 16
@@ -31,12 +33,28 @@ const (
 	tcpWriteTimeout = 5 * time.Second
 )
 
-// tcpServer answers DNS over TCP on one listener.
-type tcpServer struct {
-	r     *Resolver
+// streamConfig is what differs between the stream transports.
+type streamConfig struct {
+	proto    string        // "tcp" or "dot": log and metric label
+	idle     time.Duration // a connection without a query for this long closes
+	inFlight int           // queries answered at once per connection
+	maxConns int           // open connections; beyond it new ones close at once
+	// tls, when set, makes every connection a TLS server connection whose
+	// handshake must finish within handshakeTimeout.
+	tls              *tls.Config
+	handshakeTimeout time.Duration
+	// answer turns one query into its packed answer; nil sends nothing.
+	answer func(wire []byte, client netip.Addr) []byte
+	// counters; nil ones are skipped
+	rejected, opened, closed, handshakeFailed func()
+}
+
+// streamServer answers DNS over TCP or TLS on one listener.
+type streamServer struct {
+	cfg   streamConfig
+	log   *slog.Logger
 	ln    net.Listener
-	idle  time.Duration
-	slots chan struct{} // one per open connection, up to MaxTCPConnections
+	slots chan struct{} // one per open connection, up to cfg.maxConns
 
 	conns sync.WaitGroup // connections being served
 
@@ -46,18 +64,33 @@ type tcpServer struct {
 	closing bool
 }
 
-func newTCPServer(r *Resolver, ln net.Listener) *tcpServer {
-	return &tcpServer{
-		r:     r,
-		ln:    ln,
-		idle:  r.cfg.TCPIdleTimeout,
-		slots: make(chan struct{}, r.cfg.MaxTCPConnections),
+func newStreamServer(cfg streamConfig, ln net.Listener, log *slog.Logger) *streamServer {
+	return &streamServer{
+		cfg: cfg, log: log, ln: ln,
+		slots: make(chan struct{}, cfg.maxConns),
 		open:  map[net.Conn]struct{}{},
 	}
 }
 
+func newTCPServer(r *Resolver, ln net.Listener) *streamServer {
+	return newStreamServer(streamConfig{
+		proto:    "tcp",
+		idle:     r.cfg.TCPIdleTimeout,
+		inFlight: maxTCPInFlight,
+		maxConns: r.cfg.MaxTCPConnections,
+		answer:   func(wire []byte, client netip.Addr) []byte { return r.answerWire(wire, client, "tcp", false) },
+		rejected: r.m.tcpRejected.Inc,
+	}, ln, r.log)
+}
+
+func call(f func()) {
+	if f != nil {
+		f()
+	}
+}
+
 // serve accepts connections until shutdown closes the listener.
-func (s *tcpServer) serve() error {
+func (s *streamServer) serve() error {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -71,7 +104,7 @@ func (s *tcpServer) serve() error {
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			return fmt.Errorf("accept tcp: %w", err)
+			return fmt.Errorf("accept %s: %w", s.cfg.proto, err)
 		}
 		select {
 		case s.slots <- struct{}{}:
@@ -80,7 +113,7 @@ func (s *tcpServer) serve() error {
 			// server refuse connections), rather than queue work we cannot
 			// give time to.
 			c.Close()
-			s.r.m.tcpRejected.Inc()
+			call(s.cfg.rejected)
 			continue
 		}
 		if !s.track(c) {
@@ -88,16 +121,18 @@ func (s *tcpServer) serve() error {
 			<-s.slots
 			return nil
 		}
+		call(s.cfg.opened)
 		s.conns.Add(1)
 		go func() {
 			defer s.conns.Done()
 			defer func() { <-s.slots }()
+			defer call(s.cfg.closed)
 			s.handle(c)
 		}()
 	}
 }
 
-func (s *tcpServer) track(c net.Conn) bool {
+func (s *streamServer) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -107,28 +142,43 @@ func (s *tcpServer) track(c net.Conn) bool {
 	return true
 }
 
-func (s *tcpServer) isClosing() bool {
+func (s *streamServer) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closing
 }
 
-// handle reads queries from c and answers each on its own goroutine, up to
-// maxTCPInFlight at once, writing answers in the order they complete. The
-// connection closes after TCPIdleTimeout without a query (once answers in
-// flight are written), on a read error or a malformed frame, or at shutdown.
-func (s *tcpServer) handle(c net.Conn) {
+// handle runs the TLS handshake if any, then reads queries from c and
+// answers each on its own goroutine, up to cfg.inFlight at once, writing
+// answers in the order they complete. Every read has a deadline (the
+// handshake's, then the idle timeout for a whole frame), so a client that
+// sends slowly or not at all loses its connection rather than pinning it.
+// The connection also closes on a read error, a malformed frame, or at
+// shutdown, once answers in flight are written.
+func (s *streamServer) handle(raw net.Conn) {
 	defer func() {
 		s.mu.Lock()
-		delete(s.open, c)
+		delete(s.open, raw)
 		s.mu.Unlock()
-		c.Close()
+		raw.Close()
 	}()
-	client := addrOf(c.RemoteAddr())
+	client := addrOf(raw.RemoteAddr())
+	c := raw
+	if s.cfg.tls != nil {
+		tc := tls.Server(raw, s.cfg.tls)
+		hctx, cancel := context.WithTimeout(context.Background(), s.cfg.handshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			call(s.cfg.handshakeFailed) // not logged: the error names the client
+			return
+		}
+		c = tc
+	}
 	var (
 		wmu      sync.Mutex // serialises whole answers on c
 		inflight sync.WaitGroup
-		sem      = make(chan struct{}, maxTCPInFlight)
+		sem      = make(chan struct{}, s.cfg.inFlight)
 	)
 	defer inflight.Wait()
 	lenBuf := make([]byte, 2)
@@ -136,7 +186,7 @@ func (s *tcpServer) handle(c net.Conn) {
 		if s.isClosing() {
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(s.idle))
+		c.SetReadDeadline(time.Now().Add(s.cfg.idle))
 		if _, err := io.ReadFull(c, lenBuf); err != nil {
 			return // idle timeout, client closed, or shutdown
 		}
@@ -151,55 +201,28 @@ func (s *tcpServer) handle(c net.Conn) {
 		sem <- struct{}{}
 		inflight.Go(func() {
 			defer func() { <-sem }()
-			req, resp := s.answer(wire, client)
-			if resp == nil {
-				return
-			}
-			out, err := resp.Pack()
-			if err != nil {
-				s.r.log.Debug("pack tcp answer failed", "err", err)
+			out := s.cfg.answer(wire, client)
+			if out == nil {
 				return
 			}
 			frame := make([]byte, 2+len(out))
 			binary.BigEndian.PutUint16(frame, uint16(len(out)))
 			copy(frame[2:], out)
-			if req != nil {
-				s.r.count("tcp", req, resp) // before the write: see handler.ServeDNS
-			}
 			wmu.Lock()
 			c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
-			_, err = c.Write(frame)
+			_, err := c.Write(frame)
 			wmu.Unlock()
 			if err != nil {
 				// Not the error itself: a net.OpError names the client.
-				s.r.log.Debug("write answer failed", "proto", "tcp")
-				return
+				s.log.Debug("write answer failed", "proto", s.cfg.proto)
 			}
 		})
 	}
 }
 
-// answer parses one query and builds its answer; req is nil when the query
-// did not parse and resp is then a header-only FORMERR (RFC 1035 section
-// 4.1.1), as miekg/dns answers over UDP.
-func (s *tcpServer) answer(wire []byte, client netip.Addr) (*dns.Msg, *dns.Msg) {
-	req := new(dns.Msg)
-	if err := req.Unpack(wire); err != nil {
-		var h dns.Msg
-		h.Id = binary.BigEndian.Uint16(wire)
-		h.Response = true
-		h.Rcode = dns.RcodeFormatError
-		if wire[2]&0x80 != 0 {
-			return nil, nil // a response: never answer
-		}
-		return nil, &h
-	}
-	return req, s.r.respond(req, client, false)
-}
-
 // shutdown stops accepting and reading; queries in flight are answered
 // unless ctx ends first, when every connection is closed.
-func (s *tcpServer) shutdown(ctx context.Context) error {
+func (s *streamServer) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	for c := range s.open {
@@ -221,6 +244,6 @@ func (s *tcpServer) shutdown(ctx context.Context) error {
 			c.Close()
 		}
 		s.mu.Unlock()
-		return errors.Join(err, fmt.Errorf("tcp shutdown: %w", ctx.Err()))
+		return errors.Join(err, fmt.Errorf("%s shutdown: %w", s.cfg.proto, ctx.Err()))
 	}
 }

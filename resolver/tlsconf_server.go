@@ -172,7 +172,7 @@ func (e *Encrypted) CertProblem() error { return e.certs.problem() }
 // answer is every transport's query path (padding.go), counted per
 // transport for Status.
 func (e *Encrypted) answer(wire []byte, client netip.Addr, t *transport) []byte {
-	out := e.r.answerWire(wire, client, t.proto)
+	out := e.r.answerWire(wire, client, t.proto, true)
 	if out != nil {
 		t.queries.Add(1)
 	}
