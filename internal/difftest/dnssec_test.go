@@ -1,16 +1,11 @@
 package difftest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -150,64 +145,7 @@ func TestDNSSECKeyTrap(t *testing.T) {
 // root's trust anchor.
 func startValidatingUnbound(t *testing.T, in *mininet.Internet, listen netip.AddrPort) {
 	t.Helper()
-	bin, err := exec.LookPath("unbound")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("unbound not installed (Debian package unbound), and CI is set")
-		}
-		t.Skip("unbound not installed (Debian package unbound)")
-	}
-	dir := t.TempDir()
-	for name, text := range map[string]string{"root.hints": in.RootHints(), "trust.anchor": in.TrustAnchor()} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(unboundValConf, dir, listen.Addr(), listen.Port())), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "-d", "-c", conf)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start unbound: %v", err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "unbound.log"))
-			t.Logf("unbound output:\n%s\nunbound.log:\n%s", out.String(), log)
-		}
-	})
-	m := new(dns.Msg)
-	m.SetQuestion("localhost.", dns.TypeA)
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, _, err := c.Exchange(m, listen.String()); err == nil {
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("unbound exited: %v", waitErr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("unbound not answering after 10s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	runUnbound(t, unboundValConf, listen, map[string]string{"root.hints": in.RootHints(), "trust.anchor": in.TrustAnchor()})
 }
 
 // startValidatingResolver runs anycastd's resolver with the mini root's

@@ -52,6 +52,14 @@ remote-control:
 // the test ends, and waits until it answers.
 func startUnbound(t *testing.T, in *mininet.Internet, listen netip.AddrPort) {
 	t.Helper()
+	runUnbound(t, unboundConf, listen, map[string]string{"root.hints": in.RootHints()})
+}
+
+// runUnbound writes files and the config (conf, formatted with the
+// directory and the listen address and port) into a temporary directory,
+// runs Unbound on it until the test ends, and waits until it answers.
+func runUnbound(t *testing.T, conf string, listen netip.AddrPort, files map[string]string) {
+	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -60,16 +68,17 @@ func startUnbound(t *testing.T, in *mininet.Internet, listen netip.AddrPort) {
 		t.Skip("unbound not installed (Debian package unbound)")
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "root.hints"), []byte(in.RootHints()), 0o644); err != nil {
-		t.Fatal(err)
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	conf := filepath.Join(dir, "unbound.conf")
-	text := fmt.Sprintf(unboundConf, dir, listen.Addr(), listen.Port())
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+	confPath := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(confPath, []byte(fmt.Sprintf(conf, dir, listen.Addr(), listen.Port())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "-d", "-c", conf)
+	cmd := exec.Command(bin, "-d", "-c", confPath)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Killed with this process even if the test binary dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
