@@ -7,7 +7,6 @@
 set -euo pipefail
 
 readonly PACKAGES=(knot-resolver pdns-recursor unbound dnsperf)
-readonly POLICY=/usr/sbin/policy-rc.d
 
 say() { printf 'bench deps: %s\n' "$*"; }
 die() {
@@ -15,55 +14,8 @@ die() {
 	exit 1
 }
 
-missing_packages() {
-	local p
-	for p in "${PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
-			printf '%s\n' "$p"
-	done
-}
-
-policy_installed_by_us=0
-restore_policy() {
-	if ((policy_installed_by_us)); then
-		if [[ -e $POLICY.anycastd-bench-saved ]]; then
-			mv -f "$POLICY.anycastd-bench-saved" "$POLICY"
-		else
-			rm -f "$POLICY"
-		fi
-		policy_installed_by_us=0
-	fi
-}
-
-install_packages() {
-	local log
-	((EUID == 0)) || die "missing packages ($*); run as root"
-	# Same trick as scripts/deps.sh: policy-rc.d answering 101 keeps the
-	# maintainer scripts from starting kresd or pdns-recursor with the
-	# package defaults (which would listen on the host's port 53).
-	if [[ -e $POLICY ]] && ! cmp -s "$POLICY" <(printf '#!/bin/sh\nexit 101\n'); then
-		cp -p "$POLICY" "$POLICY.anycastd-bench-saved"
-	fi
-	printf '#!/bin/sh\nexit 101\n' >"$POLICY"
-	chmod 0755 "$POLICY"
-	policy_installed_by_us=1
-	trap restore_policy EXIT INT TERM
-
-	say "installing $*"
-	export DEBIAN_FRONTEND=noninteractive
-	log=$(mktemp)
-	if ! apt-get install -y -q --no-install-recommends "$@" >"$log" 2>&1; then
-		apt-get update -q >>"$log" 2>&1 || true
-		apt-get install -y -q --no-install-recommends "$@" >>"$log" 2>&1 || {
-			tail -n 30 "$log" >&2
-			rm -f "$log"
-			die "apt-get install failed"
-		}
-	fi
-	rm -f "$log"
-	restore_policy
-	trap - EXIT INT TERM
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/apt.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib/apt.sh"
 
 # quiet_services stops and disables the packaged units. kresd is a template
 # (kresd@1.service ...) plus sockets; pdns-recursor a plain service.
