@@ -84,7 +84,7 @@ func (t *tap) close() {
 	}
 }
 
-func (t *tap) send(req, resp *dns.Msg, prefix netip.Prefix, withPrefix, udp bool, start, end time.Time) {
+func (t *tap) send(req, resp *dns.Msg, prefix netip.Prefix, withPrefix bool, transport string, start, end time.Time) {
 	qwire, err := req.Pack()
 	if err != nil {
 		t.dropped.Add(1)
@@ -96,10 +96,7 @@ func (t *tap) send(req, resp *dns.Msg, prefix netip.Prefix, withPrefix, udp bool
 		return
 	}
 	typ := dnstap.Message_CLIENT_RESPONSE
-	proto_ := dnstap.SocketProtocol_TCP
-	if udp {
-		proto_ = dnstap.SocketProtocol_UDP
-	}
+	proto_ := socketProtocol(transport)
 	m := &dnstap.Message{
 		Type:             &typ,
 		SocketProtocol:   &proto_,
@@ -168,4 +165,19 @@ func (t *tap) report() DnstapReport {
 	}
 	return DnstapReport{Enabled: true, File: t.cfg.File, Socket: t.cfg.Socket, QueryAddress: qa,
 		Written: t.written.Load(), Dropped: t.dropped.Load()}
+}
+
+// socketProtocol is dnstap's name for a transport.
+func socketProtocol(transport string) dnstap.SocketProtocol {
+	switch transport {
+	case "udp":
+		return dnstap.SocketProtocol_UDP
+	case "dot", "doq":
+		// golang-dnstap v0.4.0 has no DoQ value; DoQ is closest to DoT
+		// (TLS 1.3, one query per stream).
+		return dnstap.SocketProtocol_DOT
+	case "doh", "doh3":
+		return dnstap.SocketProtocol_DOH
+	}
+	return dnstap.SocketProtocol_TCP
 }

@@ -62,7 +62,7 @@ func (r *Resolver) answerWire(wire []byte, client netip.Addr, proto string, pad 
 		h[3] = dns.RcodeFormatError
 		return h
 	}
-	resp := r.respond(req, client, false)
+	resp := r.respondAs(req, client, proto)
 	if resp == nil {
 		return nil
 	}

@@ -257,7 +257,7 @@ type observation struct {
 
 // observe records one answered query in the query log, the debug samples
 // and dnstap, each with only what it may keep. client is dropped here.
-func (p *privacy) observe(o *observation, req, resp *dns.Msg, client netip.Addr, udp bool) {
+func (p *privacy) observe(o *observation, req, resp *dns.Msg, client netip.Addr, proto string) {
 	if p.qlog == nil && p.samples == nil && p.tap == nil {
 		return
 	}
@@ -265,10 +265,6 @@ func (p *privacy) observe(o *observation, req, resp *dns.Msg, client netip.Addr,
 		return
 	}
 	now := p.now()
-	proto := "tcp"
-	if udp {
-		proto = "udp"
-	}
 	var qname, qtype string
 	if len(req.Question) == 1 {
 		qname = req.Question[0].Name
@@ -294,7 +290,7 @@ func (p *privacy) observe(o *observation, req, resp *dns.Msg, client netip.Addr,
 		p.samples.add(now, s)
 	}
 	if p.tap != nil {
-		p.tap.send(req, resp, prefix, p.cfg.Dnstap.ClientPrefix, udp, o.start, now)
+		p.tap.send(req, resp, prefix, p.cfg.Dnstap.ClientPrefix, proto, o.start, now)
 	}
 }
 

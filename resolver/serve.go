@@ -58,7 +58,19 @@ func addrOf(a net.Addr) netip.Addr {
 // nil means send nothing. client is used for the allow list and the cookie
 // hash, in memory only. It never panics on a parsed message: a bug here
 // must cost one SERVFAIL, not the process.
-func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) (resp *dns.Msg) {
+func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) *dns.Msg {
+	proto := "tcp"
+	if udp {
+		proto = "udp"
+	}
+	return r.respondAs(req, client, proto)
+}
+
+// respondAs is respond for a transport named proto (udp, tcp, dot, doh,
+// doh3, doq): only "udp" is sized and rate limited as UDP; the name goes
+// into the query log and dnstap.
+func (r *Resolver) respondAs(req *dns.Msg, client netip.Addr, proto string) (resp *dns.Msg) {
+	udp := proto == "udp"
 	if req.Response {
 		return nil // never answer answers: that is how reflection loops start
 	}
@@ -77,7 +89,7 @@ func (r *Resolver) respond(req *dns.Msg, client netip.Addr, udp bool) (resp *dns
 	obs := &observation{start: r.now()}
 	// Registered first, so it runs last: it sees the answer the panic
 	// handler below may have put in place.
-	defer func() { r.priv.observe(obs, req, resp, client, udp) }()
+	defer func() { r.priv.observe(obs, req, resp, client, proto) }()
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("panic answering query", "err", p)
