@@ -595,25 +595,25 @@ details() {
 # fresh write_doc, so sections other tools and people keep there (lifecycle
 # timings, encrypted transports, DNSSEC) survive a rerun.
 splice_doc() {
-	local out=$1 tmp=$2 results=$3
+	local page=$1 tmp=$2 results=$3
 	{
 		echo '<!-- make bench: begin (scripts/bench/run.sh rewrites up to the end marker) -->'
 		write_doc "$results"
 		echo '<!-- make bench: end -->'
 	} >"$tmp"
-	if [[ -f $out ]] && grep -q '^<!-- make bench: begin' "$out" && grep -q '^<!-- make bench: end' "$out"; then
+	if [[ -f $page ]] && grep -q '^<!-- make bench: begin' "$page" && grep -q '^<!-- make bench: end' "$page"; then
 		awk -v new="$tmp" '
 			/^<!-- make bench: begin/ { while ((getline line < new) > 0) print line; skip = 1; next }
 			/^<!-- make bench: end/ { skip = 0; next }
 			!skip { print }
-		' "$out" >"$out.tmp"
-		mv "$out.tmp" "$out"
-	elif [[ -f $out ]]; then
+		' "$page" >"$page.tmp"
+		mv "$page.tmp" "$page"
+	elif [[ -f $page ]]; then
 		# A page without markers: the run goes first, the rest follows.
-		cat "$tmp" "$out" >"$out.tmp"
-		mv "$out.tmp" "$out"
+		cat "$tmp" "$page" >"$page.tmp"
+		mv "$page.tmp" "$page"
 	else
-		cp "$tmp" "$out"
+		cp "$tmp" "$page"
 	fi
 }
 
