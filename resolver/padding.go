@@ -75,6 +75,6 @@ func (r *Resolver) answerWire(wire []byte, client netip.Addr, proto string, pad 
 		r.log.Debug("pack answer failed", "proto", proto, "err", err)
 		return nil
 	}
-	r.count(proto, req, resp) // before the write: see handler.ServeDNS
+	r.count(proto, req, resp) // before the write: see count
 	return out
 }

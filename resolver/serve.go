@@ -11,28 +11,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// handler answers client queries on one transport. Nothing here logs,
-// counts or keeps the client's address.
-type handler struct {
-	r     *Resolver
-	proto string // "udp" or "tcp", the metric label
-}
-
-func (h handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	resp := h.r.respond(req, addrOf(w.RemoteAddr()), h.proto == "udp")
-	if resp == nil {
-		return
-	}
-	// Counted before the write, so a client that has its answer always
-	// finds it counted (tests and the drain's rate both read the count).
-	h.r.count(h.proto, req, resp)
-	if err := w.WriteMsg(resp); err != nil {
-		// Not the error itself: a net.OpError names the client's address.
-		h.r.log.Debug("write answer failed", "proto", h.proto)
-	}
-}
-
-// count records one answered client query.
+// count records one answered client query. Transports call it before
+// writing the answer, so a client that has its answer always finds it
+// counted (tests and the drain's query rate both read the count).
 func (r *Resolver) count(proto string, req, resp *dns.Msg) {
 	r.answered.Add(1)
 	var qtype uint16

@@ -235,7 +235,7 @@ func (s *udpServer) handle(j udpJob) {
 		return
 	}
 	if req != nil {
-		s.r.count("udp", req, resp) // before the write: see handler.ServeDNS
+		s.r.count("udp", req, resp) // before the write: see count
 	}
 	if _, err := j.conn.WriteTo(b, j.to); err != nil {
 		s.r.log.Debug("write answer failed", "proto", "udp")
