@@ -141,7 +141,7 @@ func newDoHServer(e *Encrypted, ln net.Listener, handler http.Handler) (*dohServ
 		TLSConfig:      e.certs.tlsConfig([]string{"h2", "http/1.1"}, t.handshakes),
 		ErrorLog:       log.New(handshakeErrorCounter{t: t}, "", 0),
 	}
-	err := http2.ConfigureServer(srv, &http2.Server{
+	h2 := &http2.Server{
 		MaxConcurrentStreams:         uint32(e.cfg.MaxStreams),
 		IdleTimeout:                  e.cfg.IdleTimeout,
 		MaxUploadBufferPerConnection: 1 << 20,
@@ -149,10 +149,11 @@ func newDoHServer(e *Encrypted, ln net.Listener, handler http.Handler) (*dohServ
 		CountError: func(string) {
 			// Protocol errors of a client; nothing of it kept.
 		},
-	})
-	if err != nil {
+	}
+	if err := http2.ConfigureServer(srv, h2); err != nil {
 		return nil, fmt.Errorf("configure http2: %w", err)
 	}
+	serveH2PerRecord(srv, h2) // doh_records.go
 	return &dohServer{srv: srv, ln: &limitListener{Listener: ln, t: t, slots: make(chan struct{}, e.cfg.MaxConnections)}}, nil
 }
 
