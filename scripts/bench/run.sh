@@ -33,6 +33,13 @@
 #   BENCH_MEM_QPS        5000   rate at which they are primed (200,000 take 40 s)
 #   BENCH_SUFFIX         bench.lab   zone the distinct names are made under
 #                        (a wildcard zone in the mini internet: every name exists)
+#   BENCH_DNSSEC         1      every resolver validates against the mini root's
+#                        trust anchor and the validated cold phase runs ("0": no
+#                        validation anywhere, no validated phase)
+#   BENCH_DNSSEC_SUFFIX  wild.example.org   signed wildcard zone of the validated phase
+#   BENCH_DNSSEC_COLD_NAMES 3000  validated names at BENCH_DNSSEC_QPS (median, p99)
+#   BENCH_DNSSEC_QPS     500
+#   BENCH_DNSSEC_NAMES   10000  further validated names as fast as answered (names/s, CPU)
 #   BENCH_THREADS        2      threads (Unbound, PowerDNS) or processes (kresd)
 #   BENCH_DNSPERF_ARGS   "-c 4 -T 2 -q 200"   dnsperf load shape of the cached run
 #   BENCH_OUT            docs/benchmarks.md ("" prints only)
@@ -64,11 +71,18 @@ coldfast_names=${BENCH_COLDFAST_NAMES:-20000}
 mem_names=${BENCH_MEM_NAMES:-200000}
 mem_qps=${BENCH_MEM_QPS:-5000}
 dnsperf_args=${BENCH_DNSPERF_ARGS:--c 4 -T 2 -q 200}
+dnssec=${BENCH_DNSSEC:-1}
+dnssec_suffix=${BENCH_DNSSEC_SUFFIX:-wild.example.org}
+dnssec_suffix=${dnssec_suffix%.}
+dnssec_cold_names=${BENCH_DNSSEC_COLD_NAMES:-3000}
+dnssec_qps=${BENCH_DNSSEC_QPS:-500}
+dnssec_names=${BENCH_DNSSEC_NAMES:-10000}
 out=${BENCH_OUT-docs/benchmarks.md}
 [[ -z $out || $out == /* ]] || out=$REPO_DIR/$out
 keep_logs=${BENCH_KEEP_LOGS:-}
 bin_dir=${BENCH_BIN:-$REPO_DIR/bin}
 readonly stream_seconds lat_qps lat_seconds coldfast_names mem_names mem_qps
+readonly dnssec dnssec_suffix dnssec_cold_names dnssec_qps dnssec_names
 readonly name resolvers latency cold_names cold_qps cached_names cached_seconds prime_qps cached_runs suffix threads dnsperf_args out keep_logs
 
 readonly BENCH_ROOT=/run/anycastd-bench
@@ -211,14 +225,15 @@ start_mininet() {
 	# mininet's answers for hundreds of ms, and a resolver with a tight
 	# RTT-based timeout (kresd) backs off the one bench.lab. server.
 	ip netns exec "$(ns inet)" setsid nice -n -10 "$bin_dir/mininet" -prefix4 "$INET4_PREFIX" -prefix6 "" \
-		-port 53 -latency "$latency" -debug -root-hints "$dir/root.hints" \
+		-port 53 -latency "$latency" -debug -root-hints "$dir/root.hints" -trust-anchor "$dir/root.ds" \
 		</dev/null >"$dir/mininet.log" 2>&1 &
 	for ((i = 0; i < 100; i++)); do
-		[[ -s $dir/root.hints ]] && break
+		[[ -s $dir/root.hints && -s $dir/root.ds ]] && break
 		alive $! || die "mininet exited at start: $(tail -n 5 "$dir/mininet.log")"
 		sleep 0.1
 	done
-	[[ -s $dir/root.hints ]] || die "mininet wrote no root hints within 10 s"
+	[[ -s $dir/root.hints && -s $dir/root.ds ]] || die "mininet wrote no root hints or trust anchor within 10 s"
+	chmod 0644 "$dir/root.ds"
 	log "mininet up in $(ns inet), latency $latency"
 }
 
@@ -235,7 +250,8 @@ svc_addr() {
 }
 
 start_anycastd() {
-	local d=$dir/anycastd
+	local d=$dir/anycastd validation="dnssec: false"
+	((dnssec)) && validation="trust_anchor: $dir/root.ds"
 	mkdir -p "$d/state"
 	chmod 0700 "$d/state"
 	cat >"$d/anycastd.yaml" <<EOF
@@ -243,7 +259,7 @@ version: 1
 node: {name: bench, state_dir: $d/state, control_socket: $d/control.sock}
 # anycastd puts the address on lo itself and removes it on exit.
 service: {interface: lo, addresses: [$(svc_addr anycastd)]}
-resolver: {root_hints: $dir/root.hints, cache_size: 64MiB}
+resolver: {root_hints: $dir/root.hints, cache_size: 64MiB, $validation}
 bgp:
   asn: 64512
   router_id: $RES_LINK
@@ -265,8 +281,11 @@ start_unbound() {
 server:
 	interface: $(svc_addr unbound)
 	interface: $(svc_addr unbound)@853
+	interface: $(svc_addr unbound)@443
 	port: 53
 	tls-port: 853
+	# DoH (HTTP/2, /dns-query; Debian's Unbound is built with libnghttp2).
+	https-port: 443
 	tls-service-key: "$dir/tls.key"
 	tls-service-pem: "$dir/tls.crt"
 	access-control: 0.0.0.0/0 allow
@@ -281,8 +300,7 @@ server:
 	verbosity: 0
 	root-hints: "$dir/root.hints"
 	do-ip6: no
-	# No validator until the mini internet is signed.
-	module-config: "iterator"
+$(unbound_dnssec)
 	msg-cache-size: 32m
 	rrset-cache-size: 32m
 	so-rcvbuf: 4m
@@ -292,6 +310,19 @@ remote-control:
 EOF
 	unbound-checkconf "$d/unbound.conf" >/dev/null || die "unbound-checkconf rejected $d/unbound.conf"
 	ip netns exec "$(ns res)" setsid unbound -d -c "$d/unbound.conf" </dev/null >"$d/log" 2>&1 &
+}
+
+# unbound_dnssec prints the validator lines of unbound.conf: the mini
+# root's DS as the only anchor (no root.key, no auto-trust-anchor-file).
+unbound_dnssec() {
+	if ((dnssec)); then
+		printf '\tmodule-config: "validator iterator"\n\ttrust-anchor-file: "%s"\n' "$dir/root.ds"
+		# No answers synthesised from cached NSEC (RFC 8198): the validated
+		# phase measures cache misses (anycastd synthesises no wildcards).
+		printf '\taggressive-nsec: no\n'
+	else
+		printf '\tmodule-config: "iterator"\n'
+	fi
 }
 
 start_kresd() {
@@ -309,6 +340,7 @@ net.listen('$(svc_addr kresd)', 853, { kind = 'tls' })
 net.listen('$(svc_addr kresd)', 443, { kind = 'doh2' })
 net.tls('$dir/tls.crt', '$dir/tls.key')
 trust_anchors.remove('.')
+$(if ((dnssec)); then echo "trust_anchors.add_file('$dir/root.ds', true) -- unmanaged: no RFC 5011, no writes"; fi)
 cache.open(64 * MB, 'lmdb://$d/cache')
 modules.load('hints > iterate')
 hints.root({
@@ -340,7 +372,11 @@ hint-file=$dir/root.hints
 # The default dont-query list holds the documentation prefixes the mini
 # internet lives in.
 dont-query=
-dnssec=off
+$(if ((dnssec)); then
+		printf 'dnssec=validate\nlua-config-file=%s\n' "$d/recursor.lua"
+		# As for Unbound: no RFC 8198 synthesis in the validated phase.
+		echo aggressive-nsec-cache-size=0
+	else echo dnssec=off; fi)
 threads=$threads
 reuseport=yes
 query-local-address=0.0.0.0
@@ -348,6 +384,13 @@ max-cache-entries=1000000
 loglevel=3
 quiet=yes
 EOF
+	# The mini root's DS replaces the built-in root anchors (4.8: Lua config).
+	awk '$4 == "DS" {printf "addTA(\".\", \"%s %s %s %s\")\n", $5, $6, $7, $8}' "$dir/root.ds" |
+		{
+			echo "clearTA('.')"
+			cat
+		} >"$d/recursor.lua"
+	grep -q addTA "$d/recursor.lua" || die "no DS in $dir/root.ds"
 	ip netns exec "$(ns res)" setsid pdns_recursor --config-dir="$d" </dev/null >"$d/log" 2>&1 &
 }
 
@@ -391,13 +434,95 @@ rss_kib() {
 	echo "$total"
 }
 
+# cpu_ticks prints the CPU time (user + system, clock ticks, all threads)
+# the resolver's processes have used so far.
+cpu_ticks() {
+	local p total=0 v
+	while read -r p; do
+		# Past the ") " that ends the command name, utime and stime are
+		# fields 12 and 13.
+		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || true
+		total=$((total + ${v:-0}))
+	done < <(ip netns pids "$(ns res)" 2>/dev/null || true)
+	echo "$total"
+}
+
+# ms_per_answer TICKS_BEFORE TICKS_AFTER DNSPERF_OUTPUT prints the
+# resolver's CPU milliseconds per NOERROR answer of one dnsperf run.
+ms_per_answer() {
+	awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" '
+		/Response codes:/ { for (i = 1; i < NF; i++) if ($i == "NOERROR") n = $(i + 1) }
+		END { if (n > 0) printf "%.3f", (b - a) * 1000 / hz / n; else print "-" }' "$3"
+}
+
+# names_per_s DNSPERF_OUTPUT prints answered queries per second of run time.
+names_per_s() {
+	awk '/Queries completed:/ {c = $3} /Run time \(s\):/ {t = $4} END {if (t > 0) printf "%d", c / t; else print "-"}' "$1"
+}
+
+rcodes_of() {
+	local r
+	r=$(awk -F': *' '/Response codes:/ {print $2}' "$1" | sed 's/ ([0-9.]*%)//g')
+	echo "${r:-none}"
+}
+
+# check_validation RESOLVER asks for a signed name with DO and for the
+# mini internet's deliberately bogus canary, and prints what it saw:
+# "AD+SERVFAIL" is a validating resolver; anything else is logged loudly.
+check_validation() {
+	local r=$1 addr good bad
+	addr=$(svc_addr "$r")
+	good=$(nsx cli dig +dnssec +time=3 +tries=2 "@$addr" "check.$dnssec_suffix" A 2>/dev/null |
+		awk '/^;; flags:/ {f = $0; sub(/^;; flags:/, "", f); sub(/;.*/, "", f); print (f ~ / ad( |$)/) ? "AD" : "noAD"; exit}')
+	bad=$(nsx cli dig +dnssec +time=3 +tries=2 "@$addr" bad.canary.lab A 2>/dev/null |
+		grep -o 'status: [A-Z]*' | awk '{print $2; exit}')
+	good=${good:-noanswer}
+	bad=${bad:-noanswer}
+	if [[ $good == AD && $bad == SERVFAIL ]]; then
+		log "$r validates: check.$dnssec_suffix A has AD, bad.canary.lab A is SERVFAIL"
+	else
+		log "WARNING: $r does not validate: check.$dnssec_suffix A $good, bad.canary.lab A $bad"
+	fi
+	echo "$good+$bad"
+}
+
+# measure_dnssec RESOLVER runs the validated cold phase and prints
+# "check median p99 completed lost names_s cpu_ms upq|fixed_rcodes|fast_rcodes".
+measure_dnssec() {
+	local r=$1 addr check q0 q1 t0 t1 stats
+	addr=$(svc_addr "$r")
+	if ((!dnssec)); then
+		echo "off - - 0 0 - - -|none|none"
+		return
+	fi
+	# The check also primes the chain of trust (root, org., example.org.
+	# keys), as www.SUFFIX primes the delegations for the cold run.
+	check=$(check_validation "$r")
+	log "$r: validated cold run, $dnssec_cold_names names at $dnssec_qps q/s"
+	q0=$(mininet_queries)
+	bg_wait nsx cli dnsperf -s "$addr" -d "$dir/dnssec.txt" -n 1 -Q "$dnssec_qps" -q 1000 -t "$TIMEOUT_S" -v \
+		>"$dir/$r.dnssec" 2>&1 || true
+	stats=$(latency_stats <"$dir/$r.dnssec")
+	log "$r: validated cold names/s, $dnssec_names names as fast as answered"
+	t0=$(cpu_ticks)
+	bg_wait nsx cli dnsperf -s "$addr" -d "$dir/dnssecfast.txt" -n 1 -q 200 -t "$TIMEOUT_S" \
+		>"$dir/$r.dnssecfast" 2>&1 || true
+	t1=$(cpu_ticks)
+	q1=$(mininet_queries)
+	printf '%s %s %s %s %s|%s|%s\n' "$check" "$stats" "$(names_per_s "$dir/$r.dnssecfast")" \
+		"$(ms_per_answer "$t0" "$t1" "$dir/$r.dnssecfast")" \
+		"$(awk -v a="$q0" -v b="$q1" -v n="$((dnssec_cold_names + dnssec_names))" 'BEGIN {printf "%.2f", (b - a) / n}')" \
+		"$(rcodes_of "$dir/$r.dnssec")" "$(rcodes_of "$dir/$r.dnssecfast")"
+}
+
 # ------------------------------------------------------------ measuring
 
-# names FILE PREFIX COUNT writes COUNT distinct A queries under the suffix.
+# names FILE PREFIX COUNT [SUFFIX] writes COUNT distinct A queries under
+# SUFFIX (default: the bench suffix).
 # The run id keeps names distinct from any earlier run against the same
 # (persistent) mininet process; each resolver starts with an empty cache.
 names() {
-	awk -v p="$2" -v n="$3" -v s="$suffix" 'BEGIN {for (i = 1; i <= n; i++) printf "%s%d.%s A\n", p, i, s}' >"$1"
+	awk -v p="$2" -v n="$3" -v s="${4:-$suffix}" 'BEGIN {for (i = 1; i <= n; i++) printf "%s%d.%s A\n", p, i, s}' >"$1"
 }
 
 # latency_stats reads dnsperf -v output and prints "median_ms p99_ms
@@ -423,7 +548,7 @@ latency_stats() {
 # measure_one runs every phase against one resolver and prints one result
 # line: resolver median p99 upq qps rss_mib cold_rcodes.
 measure_one() {
-	local r=$1 addr q0 q1 q i stats upq qps rss rcodes cached_upq lost all load
+	local r=$1 addr q0 q1 q i stats upq qps rss rcodes cached_upq lost all load dsec t0 t1 coldfast_cpu
 	addr=$(svc_addr "$r")
 	start_resolver "$r"
 
@@ -435,6 +560,9 @@ measure_one() {
 	stats=$(latency_stats <"$dir/$r.cold")
 	upq=$(awk -v a="$q0" -v b="$q1" -v n="$cold_names" 'BEGIN {printf "%.2f", (b - a) / n}')
 	rcodes=$(awk -F': *' '/Response codes:/ {print $2}' "$dir/$r.cold" | sed 's/ ([0-9.]*%)//g')
+
+	# Before the cached phases, while the cache is small, as in the cold run.
+	dsec=$(measure_dnssec "$r")
 
 	log "$r: priming $cached_names names"
 	# At a bounded rate, twice: a burst of misses makes some resolvers drop
@@ -478,9 +606,12 @@ measure_one() {
 	lat_stats=$(latency_stats <"$dir/$r.lat")
 
 	log "$r: cold names/s, $coldfast_names names as fast as answered"
+	t0=$(cpu_ticks)
 	bg_wait nsx cli dnsperf -s "$addr" -d "$dir/coldfast.txt" -n 1 -q 200 -t "$TIMEOUT_S" \
 		>"$dir/$r.coldfast" 2>&1 || true
-	coldfast=$(awk '/Queries completed:/ {c = $3} /Run time \(s\):/ {t = $4} END {if (t > 0) printf "%d", c / t; else print "-"}' "$dir/$r.coldfast")
+	t1=$(cpu_ticks)
+	coldfast=$(names_per_s "$dir/$r.coldfast")
+	coldfast_cpu=$(ms_per_answer "$t0" "$t1" "$dir/$r.coldfast")
 
 	log "$r: caching $mem_names names at $mem_qps q/s for the memory reading"
 	bg_wait nsx cli dnsperf -s "$addr" -d "$dir/mem.txt" -n 1 -Q "$mem_qps" -q 500 -t "$TIMEOUT_S" \
@@ -489,17 +620,20 @@ measure_one() {
 
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	stop_resolver "$r"
-	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s|%s\n' "$r" "$stats" "$upq" "$qps" "$rss" "$cached_upq" \
+	# Fields 1-19 as before; 20-27 the validated phase (check median p99
+	# completed lost names/s cpu_ms upq), 28 CPU ms per unvalidated cold
+	# answer; after the first |: cold rcodes, validated fixed-rate and
+	# as-fast-as-answered rcodes.
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s|%s|%s\n' "$r" "$stats" "$upq" "$qps" "$rss" "$cached_upq" \
 		"${lost:-0}" "$all" "$load" "${tcp:--}" "$dot" "$doh" "${lat_avg:--}" "$(awk '{print $2}' <<<"$lat_stats")" \
-		"$coldfast" "$mem" "${rcodes:-none}"
+		"$coldfast" "$mem" "${dsec%%|*}" "$coldfast_cpu" "${rcodes:-none}" "${dsec#*|}"
 }
 
 # supports RESOLVER MODE: which peers serve DoT and DoH in this bench
-# (PowerDNS Recursor 4.8 serves neither; Unbound's DoH needs a separate
-# HTTP/2 set-up we leave out).
+# (PowerDNS Recursor 4.8 serves neither).
 supports() {
 	case "$1:$2" in
-	anycastd:dot | anycastd:doh | unbound:dot | kresd:dot | kresd:doh) return 0 ;;
+	anycastd:dot | anycastd:doh | unbound:dot | unbound:doh | kresd:dot | kresd:doh) return 0 ;;
 	esac
 	return 1
 }
@@ -517,226 +651,8 @@ stream_qps() {
 
 # ------------------------------------------------------------ report
 
-machine() {
-	printf '%s cores, %s, Linux %s' "$(nproc)" \
-		"$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$(uname -r)"
-}
-
-versions() {
-	local r
-	for r in $resolvers; do
-		case $r in
-		anycastd) printf -- '- %s\n' "$("$bin_dir/anycastd" -version 2>&1 | head -n1)" ;;
-		unbound) printf -- '- Unbound %s\n' "$(unbound -V | awk '/^Version/ {print $2; exit}')" ;;
-		kresd) printf -- '- %s\n' "$(kresd --version | head -n1)" ;;
-		pdns) printf -- '- %s\n' "$(pdns_recursor --version 2>&1 | grep -o 'PowerDNS Recursor [0-9.]*' | head -n1)" ;;
-		esac
-	done
-}
-
-command_line() {
-	local v c=""
-	for v in BENCH_RESOLVERS BENCH_LATENCY BENCH_COLD_NAMES BENCH_COLD_QPS BENCH_CACHED_NAMES \
-		BENCH_CACHED_SECONDS BENCH_CACHED_RUNS BENCH_PRIME_QPS BENCH_SUFFIX BENCH_THREADS BENCH_DNSPERF_ARGS BENCH_BIN \
-		BENCH_STREAM_SECONDS BENCH_LATENCY_QPS BENCH_LATENCY_SECONDS BENCH_COLDFAST_NAMES BENCH_MEM_NAMES BENCH_MEM_QPS; do
-		[[ -n ${!v:-} ]] && c+="$v='${!v}' "
-	done
-	if [[ -n ${MAKELEVEL:-} ]]; then c+="make bench"; else c+="scripts/bench/run.sh"; fi
-	printf '%s' "$c"
-}
-
-# table prints the results and anycastd's ratios as markdown.
-table() {
-	local results=$1
-	echo "| resolver | cold median ms | cold p99 ms | upstream q per client q | cold names/s | cached UDP q/s | TCP q/s | DoT q/s | DoH q/s | avg ms at ${lat_qps} q/s | p99 ms at ${lat_qps} q/s | RSS MiB after cached | RSS MiB after ${mem_names} names |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	awk '{split($0, a, "|"); split(a[1], f, " ");
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[6], f[18], f[7], f[13], f[14], f[15], f[16], f[17], f[8], f[19]}' "$results"
-	if grep -q '^anycastd ' "$results" && (($(wc -l <"$results") > 1)); then
-		echo
-		echo "anycastd's ratio to each peer (anycastd / peer; for latency, upstream"
-		echo "queries and memory lower is better, for q/s and names/s higher is better):"
-		echo
-		echo "| peer | cold median | cold p99 | upstream q per client q | cold names/s | cached UDP q/s | TCP q/s | DoT q/s | DoH q/s | avg at ${lat_qps} q/s | p99 at ${lat_qps} q/s | RSS after ${mem_names} names |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-		awk '
-			function r(a, b) { return (b ~ /^[0-9.]+$/ && b + 0 > 0 && a ~ /^[0-9.]+$/) ? sprintf("%.2f", a / b) : "-" }
-			{ split($0, x, "|"); split(x[1], f, " "); for (j = 1; j <= 19; j++) v[NR, j] = f[j]
-			  if (f[1] == "anycastd") a = NR }
-			END { for (i = 1; i <= NR; i++) if (i != a)
-				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v[i, 1],
-					r(v[a, 2], v[i, 2]), r(v[a, 3], v[i, 3]), r(v[a, 6], v[i, 6]), r(v[a, 18], v[i, 18]),
-					r(v[a, 7], v[i, 7]), r(v[a, 13], v[i, 13]), r(v[a, 14], v[i, 14]), r(v[a, 15], v[i, 15]),
-					r(v[a, 16], v[i, 16]), r(v[a, 17], v[i, 17]), r(v[a, 19], v[i, 19]) }' "$results"
-	fi
-}
-
-details() {
-	local results=$1
-	echo "Per resolver: cold-run answers (answered, lost, response codes); cached"
-	echo "runs (q/s of each; upstream queries during them, ~0 when every name was"
-	echo "primed; lost queries, mostly those in flight when dnsperf stops); the"
-	echo "1-minute load average at the end:"
-	echo
-	awk '{split($0, a, "|"); split(a[1], f, " ");
-		printf "- %s: cold %s answered, %s lost (%s); cached runs %s q/s, %s upstream queries, %s lost; load %s\n",
-			f[1], f[4], f[5], a[2], f[11], f[9], f[10], f[12]}' "$results"
-	if awk -F'|' '$2 ~ /SERVFAIL/ {found = 1} {split($1, f, " "); if (f[5] > 0) found = 1} END {exit !found}' "$results"; then
-		echo
-		echo "SERVFAIL or lost answers in a cold run: answers from the one bench.lab."
-		echo "server came late (a loaded machine stalls mininet, by up to 650 ms in one"
-		echo "run) and the resolver gave up instead of waiting or retrying. Which one"
-		echo "it was shows in the logs (BENCH_KEEP_LOGS=DIR): mininet.log has the"
-		echo "upstream answer, RESOLVER.cold the client's SERVFAIL and its latency."
-	fi
-}
-
-# splice_doc replaces the part of the page between the bench markers with a
-# fresh write_doc, so sections other tools and people keep there (lifecycle
-# timings, encrypted transports, DNSSEC) survive a rerun.
-splice_doc() {
-	local page=$1 tmp=$2 results=$3
-	{
-		echo '<!-- make bench: begin (scripts/bench/run.sh rewrites up to the end marker) -->'
-		write_doc "$results"
-		echo '<!-- make bench: end -->'
-	} >"$tmp"
-	if [[ -f $page ]] && grep -q '^<!-- make bench: begin' "$page" && grep -q '^<!-- make bench: end' "$page"; then
-		awk -v new="$tmp" '
-			/^<!-- make bench: begin/ { while ((getline line < new) > 0) print line; skip = 1; next }
-			/^<!-- make bench: end/ { skip = 0; next }
-			!skip { print }
-		' "$page" >"$page.tmp"
-		mv "$page.tmp" "$page"
-	elif [[ -f $page ]]; then
-		# A page without markers: the run goes first, the rest follows.
-		cat "$tmp" "$page" >"$page.tmp"
-		mv "$page.tmp" "$page"
-	else
-		cp "$tmp" "$page"
-	fi
-}
-
-# profile_notes is what pprof shows of anycastd's cached path; written by
-# hand from \`go test -bench BenchmarkUDPServerCached -cpuprofile\` (see
-# docs/resolver.md, Performance), kept here so a rerun keeps it.
-profile_notes() {
-	cat <<'NOTES'
-## Where the time goes (pprof)
-
-anycastd's UDP server (resolver/udp.go, fast.go): one SO_REUSEPORT socket per
-core per address, recvmmsg/sendmmsg batches of up to 32, cached answers
-served from pre-packed wire form by the socket's reader (ID, flags, question
-case and TTLs patched in place), everything else through a bounded queue to a
-fixed worker pool. In-process numbers (`go test -bench . ./resolver/`, this
-machine):
-
-| benchmark | ns/op | allocs/op |
-|---|---:|---:|
-| BenchmarkFastAnswer (parse, look-up, copy, patch, count) | ~280 | 0 |
-| BenchmarkRespondCached (the old path: dns.Msg in and out) | ~4,450 | 29 |
-| BenchmarkParseFast | ~29 | 0 |
-| BenchmarkPatchTTLs (two records) | ~4 | 0 |
-| BenchmarkUDPServerCached (loopback, client in the same process) | ~7,700 | 2 |
-
-A CPU profile of BenchmarkUDPServerCached (5 s) puts 86% of samples in
-system calls (the server's sendmmsg 35%, its recvmmsg 7%, the client's
-write/read the rest), 2-3% in the clock (time.Now for the TTL age), 3% in
-otter's Get, 1% in parsing, and under 5% in the whole fast answer. The 2
-allocations per query are golang.org/x/net's ReadBatch building a
-net.UDPAddr and its IP for each datagram. So the remaining gap to Unbound on
-cached UDP is not in building answers: it is per-datagram kernel work that
-both pay, the Go scheduler's netpoll wake-ups between batches (a reader
-parks whenever its socket is empty, which at bench load is often, so
-batches stay small), and those two allocations (GC work). What would close
-more of it: recvmmsg into a raw sockaddr buffer without x/net's per-message
-net.Addr (zero allocations), spinning a little before parking, and a cheaper
-clock (a coarse time updated once per batch).
-NOTES
-}
-
-write_doc() {
-	local results=$1 date_s
-	date_s=$(date -u '+%Y-%m-%d %H:%M UTC')
-	cat <<EOF
-# Benchmarks
-
-Written by \`make bench\` (scripts/bench/run.sh); a rerun replaces this part
-of the page, up to the end marker, and keeps the sections after it.
-The numbers come from a shared, noisy 2-core machine where dnsperf, the
-resolver and the mini internet compete for the same cores, often beside other
-builds: **read them as ratios between resolvers measured in the same run, not
-as absolutes.**
-
-## Last run
-
-- date: $date_s
-- machine: $(machine); load average before the run: $load_before
-- command: \`$(command_line)\`
-- mini internet: mininet, IPv4 only, ${latency} added before every answer
-  (the kernel here has no tc netem, so mininet adds it), at nice -10 so that
-  neighbours on the machine delay its answers less
-- resolvers, each alone in the resolver namespace with an empty cache,
-  ${threads} threads (kresd: ${threads} processes sharing the cache), no DNSSEC
-  validation (the mini internet is not signed yet):
-$(versions | sed 's/^/  /')
-
-$(table "$results")
-
-$(details "$results")
-
-## What is measured
-
-- **cold median / p99**: ${cold_names} distinct names never asked before
-  (\`bench-<i>.${suffix} A\`), sent by dnsperf at a fixed ${cold_qps} q/s; per-query
-  latency from \`dnsperf -v\`, a lost query counts as the ${TIMEOUT_S} s timeout.
-  Before the run one query for \`www.${suffix}\` primes the root, the TLD and the
-  zone cut, so every resolver starts from the same known delegations.
-- **upstream q per client q**: queries the mini internet answered during the
-  cold run (one debug log line each, \`mininet -debug\`) divided by the client
-  queries.
-- **cached q/s**: ${cached_names} other names are primed, then dnsperf
-  (\`${dnsperf_args}\`, UDP) asks them for ${cached_seconds} s,
-  ${cached_runs} time(s); the best q/s counts. The answers' TTL (3600 s in
-  bench.lab.) outlives the runs.
-- **TCP / DoT / DoH q/s**: the same cached names and dnsperf load shape over
-  \`dnsperf -m tcp|dot|doh\` for ${stream_seconds} s each, one run. DoT and DoH only
-  where the peer serves them here: anycastd (DoT, DoH), Unbound (DoT; its DoH
-  is left out), kresd (DoT, DoH/2); PowerDNS Recursor 4.8 serves neither
-  ("-"). One self-signed certificate for all, not verified by dnsperf.
-- **avg / p99 ms at ${lat_qps} q/s**: the cached names at a fixed ${lat_qps} q/s
-  for ${lat_seconds} s (\`dnsperf -Q ${lat_qps} -v\`): dnsperf's average latency,
-  and the 99th percentile of the per-query latencies (a lost query counts
-  as the ${TIMEOUT_S} s timeout).
-- **cold names/s**: ${coldfast_names} further never-seen names, 200 outstanding,
-  as fast as the resolver answers them; answered names per second of run time.
-- **RSS MiB after cached**: resident memory of the resolver's processes after
-  the cached runs (10,000-odd names). **RSS MiB after ${mem_names} names**: after
-  ${mem_names} more distinct names were resolved at ${mem_qps} q/s
-  (\`BENCH_MEM_NAMES\`, \`BENCH_MEM_QPS\`), so each cache holds them all.
-
-$(profile_notes)
-
-Every name is one level below a known zone cut, so the upstream ratio shows
-overhead (retries, extra look-ups) rather than QNAME-minimisation depth.
-
-## Running it
-
-\`\`\`sh
-make bench                                   # deps, build, then scripts/bench/run.sh
-BENCH_CACHED_SECONDS=5 BENCH_COLD_NAMES=2000 scripts/bench/run.sh   # quicker
-BENCH_RESOLVERS="anycastd unbound" BENCH_OUT= scripts/bench/run.sh  # print only
-scripts/bench/run.sh down                    # after a kill -9
-\`\`\`
-
-The script installs Knot Resolver and PowerDNS Recursor (scripts/bench/deps.sh,
-their packaged services stopped and disabled), builds three network
-namespaces (\`acdb-inet\`, \`acdb-res\`, \`acdb-cli\`) joined by veth pairs that
-never touch the host, points every resolver at the mini internet's root hints
-only, and removes everything on exit, failure or ^C. The whole run takes about
-five minutes with the defaults.
-EOF
-}
+# shellcheck source-path=SCRIPTDIR source=report.sh
+. "$SCRIPT_DIR/report.sh"
 
 # ------------------------------------------------------------ main
 
@@ -767,6 +683,8 @@ main() {
 	names "$dir/cached.txt" cached- "$cached_names"
 	names "$dir/coldfast.txt" coldfast- "$coldfast_names"
 	names "$dir/mem.txt" mem- "$mem_names"
+	names "$dir/dnssec.txt" dnssec- "$dnssec_cold_names" "$dnssec_suffix"
+	names "$dir/dnssecfast.txt" dnssecfast- "$dnssec_names" "$dnssec_suffix"
 	# One self-signed certificate for every resolver's DoT/DoH; dnsperf
 	# does not verify it.
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench \
@@ -784,6 +702,7 @@ main() {
 	table "$results"
 	echo
 	details "$results"
+	dnssec_section "$results"
 	if [[ -n $out ]]; then
 		splice_doc "$out" "$dir/doc.md" "$results"
 		log "wrote $out"
