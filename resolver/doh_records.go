@@ -50,19 +50,28 @@ func serveH2PerRecord(srv *http.Server, h2 *http2.Server) {
 // streamEndConn passes the server's HTTP/2 bytes to the TLS connection in
 // pieces that end where a frame with END_STREAM ends (the last frame of a
 // response), so no TLS record holds the end of one response and anything
-// after it. It copies nothing; only http2's single writer goroutine calls
-// Write. The embedded *tls.Conn keeps ConnectionState, which http2 needs to
-// check the TLS version and cipher suite.
+// after it. Only http2's single writer goroutine calls Write. The embedded
+// *tls.Conn keeps ConnectionState, which http2 needs to check the TLS
+// version and cipher suite.
 type streamEndConn struct {
 	*tls.Conn
+	cut streamEndCutter
+}
 
+func (c *streamEndConn) Write(p []byte) (int, error) { return c.cut.write(p, c.Conn.Write) }
+
+// streamEndCutter follows the HTTP/2 frames across Writes, which may split
+// a frame anywhere (the writer's buffer is 4 KiB).
+type streamEndCutter struct {
 	hdr       [h2FrameHeaderLen]byte
 	hdrN      int  // bytes of the current frame header seen
 	left      int  // payload bytes of the current frame not yet seen
 	endStream bool // the current frame ends its stream
 }
 
-func (c *streamEndConn) Write(p []byte) (int, error) {
+// write passes p to w unchanged and uncopied, in as many calls as frames
+// with END_STREAM end in p (plus one for a tail).
+func (c *streamEndCutter) write(p []byte, w func([]byte) (int, error)) (int, error) {
 	written, start := 0, 0
 	for i := 0; i < len(p); {
 		if c.hdrN < h2FrameHeaderLen {
@@ -83,7 +92,7 @@ func (c *streamEndConn) Write(p []byte) (int, error) {
 		if c.hdrN == h2FrameHeaderLen && c.left == 0 {
 			c.hdrN = 0 // frame done
 			if c.endStream {
-				n, err := c.Conn.Write(p[start:i])
+				n, err := w(p[start:i])
 				written += n
 				if err != nil {
 					return written, err
@@ -93,7 +102,7 @@ func (c *streamEndConn) Write(p []byte) (int, error) {
 		}
 	}
 	if start < len(p) {
-		n, err := c.Conn.Write(p[start:])
+		n, err := w(p[start:])
 		written += n
 		return written, err
 	}
