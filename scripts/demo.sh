@@ -147,8 +147,19 @@ for qname in "${NAMES[@]}"; do
 done
 for i in 1 2 3 4; do resolve "$SVC4" www.example.com A; done
 
+step "DNSSEC: the nodes validate against the mini internet's root key"
+out=$(lab dig +dnssec +time=2 +tries=1 @"$SVC4" good.canary.lab A 2>&1) || true
+grep -qE 'flags:[^;]* ad[ ;]' <<<"$out" || fail "good.canary.lab came back without AD"
+say "good.canary.lab (signed): $(grep -oE 'flags:[^;]*' <<<"$out" | head -n1) -> authenticated data (AD)"
+out=$(lab dig +dnssec +time=2 +tries=1 @"$SVC4" www.expired.test A 2>&1) || true
+grep -q 'status: SERVFAIL' <<<"$out" || fail "a zone with expired signatures was not SERVFAIL"
+say "www.expired.test (expired signatures): SERVFAIL, $(grep -oE 'EDE: [0-9]+ \([^)]*\)' <<<"$out" | head -n1)"
+
 step "status of n1 (anycastctl status)"
 lab ctl 1 status || fail "anycastctl status"
+
+step "privacy: n1 audits itself against every commitment (anycastctl audit)"
+lab ctl 1 audit || fail "anycastctl audit reported a failure"
 
 step "drain n1 while a client keeps querying"
 client_loop &
