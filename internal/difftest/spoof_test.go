@@ -134,7 +134,7 @@ func TestSpoofing(t *testing.T) {
 		}
 	}
 	if sent[wrongCase] == 0 {
-		t.Log("the resolver's queries carried no upper case: 0x20 is not in use, case forgeries skipped (not implemented yet: 0x20, R1)")
+		t.Log("the resolver's queries carried no upper case (0x20 off, or the server remembered as not echoing case): case forgeries skipped")
 	}
 }
 
