@@ -307,7 +307,7 @@ their packaged services stopped and disabled), builds three network
 namespaces (\`acdb-inet\`, \`acdb-res\`, \`acdb-cli\`) joined by veth pairs that
 never touch the host, points every resolver at the mini internet's root hints
 only, and removes everything on exit, failure or ^C. The whole run takes about
-five minutes with the defaults.
+16 minutes with the defaults (shorter: the environment settings in run.sh).
 EOF
 }
 
