@@ -677,6 +677,12 @@ main() {
 	trap 'exit 130' INT TERM
 	mkdir -p "$dir"
 	chmod 0755 "$BENCH_ROOT" "$dir"
+	# Measure a private copy: a rebuild of bin/ during the run must not
+	# change what is measured halfway (it once did), and the version in the
+	# report is this copy's.
+	mkdir -p "$dir/bin"
+	cp "$bin_dir/anycastd" "$bin_dir/mininet" "$dir/bin/"
+	bin_dir=$dir/bin
 	layout
 	start_mininet
 	names "$dir/cold.txt" bench- "$cold_names"
