@@ -27,12 +27,11 @@ func TestDifferential(t *testing.T) {
 		return
 	}
 	queries := readQueries(t, "testdata/queries.txt")
-	allowed := readDifferences(t, "testdata/differences")
+	j := newJudge(t, "testdata/differences", "queries.txt")
 	in := setupInternet(t, labConfig, testLog(t))
 	startUnbound(t, in, unboundAddr)
 	startResolver(t, in, anycastdAddr, testLog(t))
 
-	seen := map[string]bool{}
 	for _, q := range queries {
 		key := q.key()
 		ub, ubErr := ask(unboundAddr, q.name, q.qtype)
@@ -50,23 +49,48 @@ func TestDifferential(t *testing.T) {
 				t.Errorf("%s: %s returned the forged address %s:\n%s", key, who, bogus, m)
 			}
 		}
-		reason, isAllowed := allowed[key]
-		seen[key] = true
-		switch {
-		case len(diffs) == 0 && isAllowed:
-			t.Logf("%s: listed in testdata/differences (%s) but both agree now: remove the entry", key, reason)
-		case len(diffs) == 0:
-			t.Logf("%s: same (%s)", key, summary(ad, adErr))
-		case isAllowed:
-			t.Logf("%s: known difference (%s): %s", key, reason, strings.Join(diffs, "; "))
-		default:
-			t.Errorf("%s (%s): %s\n--- unbound:\n%s\n--- anycastd:\n%s", key, q.comment,
-				strings.Join(diffs, "; "), msgText(ub, ubErr), msgText(ad, adErr))
-		}
+		j.judge(q, diffs, summary(ad, adErr), msgText(ub, ubErr), msgText(ad, adErr))
 	}
-	for key := range allowed {
-		if !seen[key] {
-			t.Errorf("testdata/differences lists %q, which is not in queries.txt", key)
+	j.unused()
+}
+
+// judge holds a list of allowed differences and checks each query's
+// outcome against it: an unlisted difference fails the test, a listed one
+// is logged, and a listed entry that no longer differs (or is not asked at
+// all) is reported so the list stays true.
+type judge struct {
+	t                 *testing.T
+	list, queriesFile string
+	allowed           map[string]string
+	seen              map[string]bool
+}
+
+func newJudge(t *testing.T, list, queriesFile string) *judge {
+	return &judge{t: t, list: list, queriesFile: queriesFile, allowed: readDifferences(t, list), seen: map[string]bool{}}
+}
+
+func (j *judge) judge(q question, diffs []string, same, ubText, adText string) {
+	j.t.Helper()
+	key := q.key()
+	reason, isAllowed := j.allowed[key]
+	j.seen[key] = true
+	switch {
+	case len(diffs) == 0 && isAllowed:
+		j.t.Logf("%s: listed in %s (%s) but both agree now: remove the entry", key, j.list, reason)
+	case len(diffs) == 0:
+		j.t.Logf("%s: same (%s)", key, same)
+	case isAllowed:
+		j.t.Logf("%s: known difference (%s): %s", key, reason, strings.Join(diffs, "; "))
+	default:
+		j.t.Errorf("%s (%s): %s\n--- unbound:\n%s\n--- anycastd:\n%s", key, q.comment, strings.Join(diffs, "; "), ubText, adText)
+	}
+}
+
+func (j *judge) unused() {
+	j.t.Helper()
+	for key := range j.allowed {
+		if !j.seen[key] {
+			j.t.Errorf("%s lists %q, which is not in %s", j.list, key, j.queriesFile)
 		}
 	}
 }

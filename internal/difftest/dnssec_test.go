@@ -73,36 +73,17 @@ func TestDNSSECDifferential(t *testing.T) {
 		return
 	}
 	queries := readQueries(t, "testdata/dnssec_queries.txt")
-	allowed := readDifferences(t, "testdata/dnssec_differences")
+	j := newJudge(t, "testdata/dnssec_differences", "dnssec_queries.txt")
 	in := setupInternet(t, labConfig, testLog(t))
 	startValidatingUnbound(t, in, unboundValAddr)
 	startValidatingResolver(t, in, anycastdValAddr)
 
-	seen := map[string]bool{}
 	for _, q := range queries {
-		key := q.key()
 		ub, ubErr := askDO(unboundValAddr, q.name, q.qtype)
 		ad, adErr := askDO(anycastdValAddr, q.name, q.qtype)
-		diffs := compareDNSSEC(ub, ubErr, ad, adErr)
-		reason, isAllowed := allowed[key]
-		seen[key] = true
-		switch {
-		case len(diffs) == 0 && isAllowed:
-			t.Logf("%s: listed in testdata/dnssec_differences (%s) but both agree now: remove the entry", key, reason)
-		case len(diffs) == 0:
-			t.Logf("%s: same (%s)", key, dnssecSummary(ad, adErr))
-		case isAllowed:
-			t.Logf("%s: known difference (%s): %s", key, reason, strings.Join(diffs, "; "))
-		default:
-			t.Errorf("%s (%s): %s\n--- unbound:\n%s\n--- anycastd:\n%s", key, q.comment,
-				strings.Join(diffs, "; "), msgText(ub, ubErr), msgText(ad, adErr))
-		}
+		j.judge(q, compareDNSSEC(ub, ubErr, ad, adErr), dnssecSummary(ad, adErr), msgText(ub, ubErr), msgText(ad, adErr))
 	}
-	for key := range allowed {
-		if !seen[key] {
-			t.Errorf("testdata/dnssec_differences lists %q, which is not in dnssec_queries.txt", key)
-		}
-	}
+	j.unused()
 }
 
 // TestDNSSECKeyTrap: the KeyTrap zone (60 DNSKEYs with one key tag, junk
