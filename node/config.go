@@ -70,7 +70,8 @@ type ResolverConfig struct {
 	// Protocol edges.
 	TCPIdleTimeout    time.Duration  `json:"tcp_idle_timeout"`
 	MaxTCPConnections int            `json:"max_tcp_connections"`
-	Allow             []netip.Prefix `json:"allow"` // empty: everyone
+	Allow             []netip.Prefix `json:"allow"`         // empty: everyone
+	CookieSecret      string         `json:"cookie_secret"` // 32 hex digits shared by the fleet; "" random per process
 
 	// Resolution behaviour and limits.
 	QNAMEMinimisation        bool `json:"qname_minimisation"`
@@ -279,6 +280,9 @@ func (c *Config) Redacted() *Config {
 	r.Service.Addresses = slices.Clone(c.Service.Addresses)
 	r.BGP.Peers = slices.Clone(c.BGP.Peers)
 	r.Resolver.Allow = slices.Clone(c.Resolver.Allow)
+	if r.Resolver.CookieSecret != "" {
+		r.Resolver.CookieSecret = "<redacted>"
+	}
 	for i := range r.BGP.Peers {
 		if r.BGP.Peers[i].Password != "" {
 			r.BGP.Peers[i].Password = "<redacted>"

@@ -91,3 +91,18 @@ drain: {min_qps: -1, idle_after: fast}
 		})
 	}
 }
+
+func TestCookieSecretConfig(t *testing.T) {
+	c, err := Parse([]byte(fleetBase + "resolver: {cookie_secret: 000102030405060708090a0b0c0d0e0f}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cookieSecret(c.Resolver.CookieSecret); len(b) != 16 || b[15] != 15 {
+		t.Errorf("cookie secret decoded as %x", b)
+	}
+	if r := c.Redacted(); r.Resolver.CookieSecret != "<redacted>" || c.Resolver.CookieSecret == "<redacted>" {
+		t.Errorf("Redacted: %q (original %q): the copy must hide it, the original keep it", r.Resolver.CookieSecret, c.Resolver.CookieSecret)
+	}
+	_, err = Parse([]byte(fleetBase + "resolver: {cookie_secret: abc}\n"))
+	checkProblems(t, err, []string{"resolver.cookie_secret: must be 32 hex digits"})
+}

@@ -5,6 +5,7 @@ package node
 // from config.go so that file stays readable.
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/netip"
@@ -62,6 +63,7 @@ func (d *decoder) resolverFields(r *ResolverConfig) fields {
 				r.Allow = append(r.Allow, pfx)
 			})
 		}},
+		{"cookie_secret", d.str(&r.CookieSecret)},
 		{"qname_minimisation", d.boolean(&r.QNAMEMinimisation)},
 		{"case_randomisation", d.boolean(&r.CaseRandomisation)},
 		{"max_referrals", intField(d, &r.MaxReferrals, math.MinInt32, math.MaxInt32)},
@@ -116,6 +118,11 @@ func (r ResolverConfig) problems(add adder) {
 	}
 	between(add, "resolver.tcp_idle_timeout", r.TCPIdleTimeout, 100*time.Millisecond, 10*time.Minute)
 	intBetween(add, "resolver.max_tcp_connections", r.MaxTCPConnections, 1, 1_000_000)
+	if r.CookieSecret != "" {
+		if b, err := hex.DecodeString(r.CookieSecret); err != nil || len(b) != 16 {
+			add("resolver.cookie_secret", "must be 32 hex digits (16 bytes, e.g. from `openssl rand -hex 16`), the same on every node of the service, got %d characters", len(r.CookieSecret))
+		}
+	}
 	for i, p := range r.Allow {
 		if !p.IsValid() {
 			continue // reported while decoding
@@ -152,4 +159,14 @@ func offIfZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// cookieSecret decodes resolver.cookie_secret, validated already; nil means
+// a random secret per process.
+func cookieSecret(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return nil
+	}
+	return b
 }

@@ -112,6 +112,7 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		TCPIdleTimeout:    cfg.Resolver.TCPIdleTimeout,
 		MaxTCPConnections: cfg.Resolver.MaxTCPConnections,
 		Allow:             cfg.Resolver.Allow,
+		CookieSecret:      cookieSecret(cfg.Resolver.CookieSecret),
 
 		DisableQNAMEMinimisation: !cfg.Resolver.QNAMEMinimisation,
 		Disable0x20:              !cfg.Resolver.CaseRandomisation,

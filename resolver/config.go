@@ -65,6 +65,11 @@ type Config struct {
 	// Allow lists the client prefixes served; others get REFUSED. Empty
 	// means everyone, as a public resolver.
 	Allow []netip.Prefix
+	// CookieSecret keys the server cookies given to clients (RFC 9018).
+	// Nodes of one anycast service share it, so a client whose packets
+	// move to another node keeps a valid cookie (RFC 9018 section 5).
+	// Empty: a random secret per process.
+	CookieSecret []byte
 
 	// Resolution limits and behaviour (issue 3)
 
@@ -118,6 +123,9 @@ const (
 // withDefaults returns cfg with defaults filled in, or every problem found.
 func (cfg Config) withDefaults() (Config, error) {
 	var errs []error
+	if n := len(cfg.CookieSecret); n != 0 && n != 16 {
+		errs = append(errs, fmt.Errorf("cookie_secret: must be 16 bytes, got %d", n))
+	}
 	if len(cfg.RootHints) == 0 {
 		errs = append(errs, errors.New("root_hints: empty (tests must use their own mini internet, deployments DefaultRootHints)"))
 	}

@@ -45,9 +45,16 @@ type cookies struct {
 	server map[netip.Addr][]byte // server cookie last returned by each authority
 }
 
-func newCookies() *cookies {
+// newCookies makes the cookie state; a non-empty serverSecret (16 bytes,
+// shared by the nodes of one service) keys the server cookies, else a
+// random one does.
+func newCookies(serverSecret []byte) *cookies {
 	c := &cookies{server: map[netip.Addr][]byte{}}
-	rand.Read(c.serverSecret[:])
+	if len(serverSecret) == len(c.serverSecret) {
+		copy(c.serverSecret[:], serverSecret)
+	} else {
+		rand.Read(c.serverSecret[:])
+	}
 	rand.Read(c.clientSecret[:])
 	return c
 }

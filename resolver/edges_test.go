@@ -111,7 +111,7 @@ func TestSipHash24(t *testing.T) {
 // TestUpstreamCookies: a server cookie is learned only with our client
 // cookie for that server, and then sent to it.
 func TestUpstreamCookies(t *testing.T) {
-	c := newCookies()
+	c := newCookies(nil)
 	a, b := netip.MustParseAddr("127.0.53.1"), netip.MustParseAddr("127.0.53.2")
 	if bytes.Equal(c.cookieFor(a), c.cookieFor(b)) || len(c.cookieFor(a)) != 8 {
 		t.Fatal("client cookies must be 8 bytes and differ per server")

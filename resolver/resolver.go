@@ -73,7 +73,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 	if err != nil {
 		return nil, err
 	}
-	r.cookies = newCookies()
+	r.cookies = newCookies(cfg.CookieSecret)
 	if r.val, err = newValidation(cfg.DNSSEC, reg); err != nil {
 		return nil, err
 	}
