@@ -166,7 +166,10 @@ func TestRTTSelection(t *testing.T) {
 	}
 	fast, slow := len(n.queries("127.0.82.3")), len(n.queries("127.0.82.9"))
 	t.Logf("fast %d, slow %d", fast, slow)
-	if slow > q/4 || fast < q/2 {
+	// Preferred, not exclusive: exploration sends ~8% to the slow one, and
+	// under -race on a loaded host the fast one's RTT-based timeout (floor
+	// 50ms) sometimes fires, which moves that question on to the slow one.
+	if slow > q/3 || fast < q/2 {
 		t.Errorf("fast server got %d, slow %d of %d: want the fast one preferred", fast, slow, q)
 	}
 	if slow == 0 {
