@@ -476,17 +476,31 @@ func runBootCheck(ctx context.Context, c *control.Client, args []string, stdout 
 	}
 }
 
+// bootHealthy: the new slot is good once the node announces -- also when
+// degraded, since a degrading check (slow upstreams, a clock not yet
+// synced) fails on the old slot just the same and rolling back would not
+// help -- or, if an operator had drained it, once every critical check
+// passes.
 func bootHealthy(st *control.Status) (bool, string) {
-	if st.State == control.StateAnnouncing {
-		return true, "announcing"
+	switch st.State {
+	case control.StateAnnouncing, control.StateDegraded:
+		return true, st.State
 	}
-	if st.State != control.StateDrained || !st.DrainIntent || len(st.Checks) == 0 {
+	if st.State != control.StateDrained || !st.DrainIntent {
 		return false, ""
 	}
+	critical := 0
 	for _, ch := range st.Checks {
+		if ch.Level != "critical" {
+			continue
+		}
+		critical++
 		if !ch.Healthy {
 			return false, ""
 		}
 	}
-	return true, "drained by the operator, every check healthy"
+	if critical == 0 {
+		return false, ""
+	}
+	return true, "drained by the operator, every critical check healthy"
 }

@@ -36,14 +36,17 @@ func TestActiveSlot(t *testing.T) {
 }
 
 func TestBootHealthy(t *testing.T) {
-	healthy := []control.Check{{Name: "canary", Healthy: true}}
-	sick := []control.Check{{Name: "canary", Healthy: true}, {Name: "address", Healthy: false}}
+	healthy := []control.Check{{Name: "canary", Level: "critical", Healthy: true}, {Name: "clock sync", Level: "degrading", Healthy: false}}
+	sick := []control.Check{{Name: "canary", Level: "critical", Healthy: true}, {Name: "address", Level: "critical", Healthy: false}}
 	tests := []struct {
 		name string
 		st   control.Status
 		want bool
 	}{
 		{"announcing", control.Status{State: control.StateAnnouncing}, true},
+		{"degraded (announced, de-preferred)", control.Status{State: control.StateDegraded}, true},
+		{"guarded (a critical check fails)", control.Status{State: control.StateGuarded}, false},
+		{"withdrawn", control.Status{State: control.StateWithdrawn}, false},
 		{"warming", control.Status{State: control.StateWarming, Checks: healthy}, false},
 		{"drained by operator, healthy", control.Status{State: control.StateDrained, DrainIntent: true, Checks: healthy}, true},
 		{"drained by operator, sick", control.Status{State: control.StateDrained, DrainIntent: true, Checks: sick}, false},
