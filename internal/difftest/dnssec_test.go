@@ -1,7 +1,6 @@
 package difftest
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -146,32 +145,13 @@ func startValidatingResolver(t *testing.T, in *mininet.Internet, listen netip.Ad
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	r, err := resolver.New(resolver.Config{
+	runResolver(t, resolver.Config{
 		NodeName:     "difftest",
 		Listen:       []netip.AddrPort{listen},
 		RootHints:    hints,
 		UpstreamPort: in.Port(),
 		DNSSEC:       v,
 	}, testLog(t), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("resolver Run: %v", err)
-		}
-	})
-	select {
-	case <-r.Ready():
-	case err := <-done:
-		t.Fatalf("resolver stopped before ready: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("resolver not ready after 5s")
-	}
 	return reg
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/anycastd/anycastd/internal/mininet"
 	"github.com/anycastd/anycastd/resolver"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -135,12 +136,19 @@ func startResolver(t *testing.T, in *mininet.Internet, listen netip.AddrPort, lo
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := resolver.New(resolver.Config{
+	return runResolver(t, resolver.Config{
 		NodeName:     "difftest",
 		Listen:       []netip.AddrPort{listen},
 		RootHints:    hints,
 		UpstreamPort: in.Port(),
 	}, log, nil)
+}
+
+// runResolver builds a resolver from cfg, runs it until the test ends and
+// waits until its listeners are up.
+func runResolver(t *testing.T, cfg resolver.Config, log *slog.Logger, reg prometheus.Registerer) *resolver.Resolver {
+	t.Helper()
+	r, err := resolver.New(cfg, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
