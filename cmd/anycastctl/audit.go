@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +29,7 @@ func runAudit(ctx context.Context, c *control.Client, args []string, stdout io.W
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(a); err != nil {
+		if err := printJSON(stdout, a); err != nil {
 			return err
 		}
 	} else {

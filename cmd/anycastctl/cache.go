@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -56,9 +55,7 @@ func runCache(ctx context.Context, c *control.Client, args []string, stdout io.W
 			return err
 		}
 		if asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(s)
+			return printJSON(stdout, s)
 		}
 		printCacheStats(stdout, s)
 		return nil

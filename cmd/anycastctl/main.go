@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -168,4 +169,11 @@ func runSimple(ctx context.Context, name string, args []string, f func(context.C
 	}
 	fmt.Fprintln(stdout, r.Message)
 	return nil
+}
+
+// printJSON writes v as indented JSON, the --json form of every command.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

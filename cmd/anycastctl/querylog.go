@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -32,9 +31,7 @@ func runQueryLog(ctx context.Context, c *control.Client, args []string, stdout i
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(q)
+		return printJSON(stdout, q)
 	}
 	if samples {
 		if !q.SamplingOn {
