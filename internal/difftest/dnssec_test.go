@@ -25,42 +25,15 @@ var (
 // unboundValConf is unboundConf with the validator: the mini root's trust
 // anchor and Unbound's defaults for everything DNSSEC (NSEC3 iteration
 // limit 150, aggressive NSEC, KeyTrap limits of 1.17 plus Debian's fixes).
-const unboundValConf = `server:
-	verbosity: 1
-	interface: %[2]s
-	port: %[3]d
-	do-ip4: yes
-	do-ip6: yes
-	do-udp: yes
-	do-tcp: yes
-	do-daemonize: no
-	use-syslog: no
-	chroot: ""
-	username: ""
-	directory: "%[1]s"
-	pidfile: "%[1]s/unbound.pid"
-	logfile: "%[1]s/unbound.log"
-	root-hints: "%[1]s/root.hints"
-	trust-anchor-file: "%[1]s/trust.anchor"
-	access-control: 127.0.0.0/8 allow
+// Unbound answers the special-use names test. and invalid. itself (RFC
+// 6761) unless told not to; the mini internet serves them.
+var unboundValConf = strings.Replace(unboundConf, "\tmodule-config: \"iterator\"\n", `	trust-anchor-file: "%[1]s/trust.anchor"
 	module-config: "validator iterator"
-	# Unbound answers these special-use names itself (RFC 6761) unless told
-	# not to; the mini internet serves them.
 	local-zone: "test." nodefault
 	local-zone: "invalid." nodefault
 	val-log-level: 2
 	aggressive-nsec: yes
-	qname-minimisation: yes
-	harden-glue: yes
-	use-caps-for-id: yes
-	num-threads: 1
-	msg-cache-size: 4m
-	rrset-cache-size: 4m
-	prefetch: no
-	edns-buffer-size: 1232
-remote-control:
-	control-enable: no
-`
+`, 1)
 
 // TestDNSSECDifferential asks a validating Unbound and a validating
 // anycastd, both anchored at the mini root, every name of the signed and
