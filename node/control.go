@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sort"
@@ -55,8 +56,12 @@ func (n *Node) serveControl(ctx context.Context, l net.Listener) error {
 	mux.HandleFunc("GET /v1/cache/stats", n.handleCacheStats)
 	mux.HandleFunc("GET /v1/querylog", n.handleQueryLog)
 	mux.HandleFunc("GET /v1/audit", n.handleAudit)
+	// Go's profiler, for operators chasing CPU or memory (docs/benchmarks.md
+	// shows how): only on this root-only socket, never on a network port.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush, GET /v1/cache/stats, GET /v1/querylog, GET /v1/audit", r.Method, r.URL.Path)})
+		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush, GET /v1/cache/stats, GET /v1/querylog, GET /v1/audit, GET /debug/pprof/", r.Method, r.URL.Path)})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
