@@ -27,7 +27,7 @@ command_line() {
 	local v c=""
 	for v in BENCH_RESOLVERS BENCH_LATENCY BENCH_COLD_NAMES BENCH_COLD_QPS BENCH_CACHED_NAMES \
 		BENCH_CACHED_SECONDS BENCH_CACHED_RUNS BENCH_PRIME_QPS BENCH_SUFFIX BENCH_THREADS BENCH_DNSPERF_ARGS BENCH_BIN \
-		BENCH_STREAM_SECONDS BENCH_LATENCY_QPS BENCH_LATENCY_SECONDS BENCH_COLDFAST_NAMES BENCH_MEM_NAMES BENCH_MEM_QPS \
+		BENCH_STREAM_SECONDS BENCH_STREAM_RUNS BENCH_LATENCY_QPS BENCH_LATENCY_SECONDS BENCH_COLDFAST_NAMES BENCH_MEM_NAMES BENCH_MEM_QPS \
 		BENCH_DNSSEC BENCH_DNSSEC_SUFFIX BENCH_DNSSEC_COLD_NAMES BENCH_DNSSEC_QPS BENCH_DNSSEC_NAMES; do
 		[[ -n ${!v:-} ]] && c+="$v='${!v}' "
 	done
@@ -272,7 +272,7 @@ $(dnssec_section "$results")
   ${cached_runs} time(s); the best q/s counts. The answers' TTL (3600 s in
   bench.lab.) outlives the runs.
 - **TCP / DoT / DoH q/s**: the same cached names and dnsperf load shape over
-  \`dnsperf -m tcp|dot|doh\` for ${stream_seconds} s each, one run. DoT and DoH only
+  \`dnsperf -m tcp|dot|doh\` for ${stream_seconds} s each, ${stream_runs} run(s) each; the best counts. DoT and DoH only
   where the peer serves them here: anycastd (DoT, DoH), Unbound (DoT, DoH/2:
   \`https-port\`, built with libnghttp2), kresd (DoT, DoH/2); PowerDNS
   Recursor 4.8 serves neither ("-"). One self-signed certificate for all,
@@ -307,7 +307,7 @@ their packaged services stopped and disabled), builds three network
 namespaces (\`acdb-inet\`, \`acdb-res\`, \`acdb-cli\`) joined by veth pairs that
 never touch the host, points every resolver at the mini internet's root hints
 only, and removes everything on exit, failure or ^C. The whole run takes about
-16 minutes with the defaults (shorter: the environment settings in run.sh).
+18 minutes with the defaults (shorter: the environment settings in run.sh).
 EOF
 }
 
