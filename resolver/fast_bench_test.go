@@ -1,8 +1,6 @@
 package resolver
 
 import (
-	"context"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -102,44 +100,5 @@ func BenchmarkPatchTTLs(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		patchTTLs(out, w, 17)
-	}
-}
-
-// BenchmarkUDPServerCached is the whole UDP server on loopback: one client
-// socket keeps 64 cached queries in flight. Run with -cpuprofile to see the
-// split between system calls, the Go runtime and the fast path.
-func BenchmarkUDPServerCached(b *testing.B) {
-	r := benchResolver(b)
-	r.cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-r.Ready()
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addrs()[0]))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadBuffer(4 << 20)
-	wire := benchQuery(b)
-	buf := make([]byte, 1500)
-	const window = 64
-	b.ReportAllocs()
-	b.ResetTimer()
-	sent, got := 0, 0
-	for got < b.N {
-		for sent < b.N && sent-got < window {
-			if _, err := c.Write(wire); err != nil {
-				b.Fatal(err)
-			}
-			sent++
-		}
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		if _, err := c.Read(buf); err != nil {
-			sent = got // lost in a full socket buffer: send again
-			continue
-		}
-		got++
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,7 +21,7 @@ import (
 // per system call and starts a goroutine per query. Here each listen
 // address gets one socket per core (SO_REUSEPORT: the kernel spreads
 // clients over them), each read by one goroutine with recvmmsg, a batch at
-// a time. Fast-path answers (fast.go) are built by that reader in buffers
+// a time (mmsg.go: no allocation per datagram). Fast-path answers (fast.go) are built by that reader in buffers
 // it owns and go out with one sendmmsg per batch; every other query is
 // copied to a bounded queue served by a fixed pool of workers (shed.go).
 
@@ -142,22 +141,72 @@ func (s *udpServer) serve() error {
 	return first
 }
 
+// udpReader is one socket's reader and everything it reuses from batch to
+// batch, so that a fast-path answer costs no allocation.
+type udpReader struct {
+	s  *udpServer
+	c  *net.UDPConn
+	rc syscall.RawConn
+	in *mmsgBatch // received datagrams
+	// out is the batch of fast answers; each message's address points at
+	// the query's in the received batch, which stays untouched until the
+	// answers are sent.
+	out     *mmsgBatch
+	outBufs [][]byte
+	lower   [maxFastName]byte
+
+	// recv and send are r.recvmmsg and r.sendmmsg as func values, made
+	// once: RawConn.Read and Write take a callback.
+	recv, send func(fd uintptr) bool
+	// What the callbacks report back.
+	n       int
+	err     error
+	off, to int // send out.msgs[off:to]
+}
+
+func newUDPReader(s *udpServer, c *net.UDPConn) (*udpReader, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("udp %s: %w", c.LocalAddr(), err)
+	}
+	r := &udpReader{
+		s:       s,
+		c:       c,
+		rc:      rc,
+		in:      newRecvBatch(udpBatch, udpReadSize),
+		out:     newMmsgBatch(udpBatch),
+		outBufs: make([][]byte, udpBatch),
+	}
+	for i := range r.outBufs {
+		r.outBufs[i] = make([]byte, 0, serverUDPSize)
+	}
+	r.recv = r.recvmmsg
+	r.send = r.sendmmsg
+	return r, nil
+}
+
+// recvmmsg is RawConn.Read's callback: false asks the runtime to wait
+// until the socket is readable and call it again.
+func (r *udpReader) recvmmsg(fd uintptr) bool {
+	r.n, r.err = recvmmsg(fd, r.in.msgs)
+	return r.err != syscall.EAGAIN
+}
+
+// sendmmsg is RawConn.Write's callback, for out.msgs[off:to].
+func (r *udpReader) sendmmsg(fd uintptr) bool {
+	r.n, r.err = sendmmsg(fd, r.out.msgs[r.off:r.to])
+	return r.err != syscall.EAGAIN
+}
+
 // read is one socket's loop: a batch in, fast answers out in one batch,
 // the rest to the workers.
 func (s *udpServer) read(c *net.UDPConn) error {
-	pc := ipv4.NewPacketConn(c) // its batch calls work for IPv6 sockets too
-	in := make([]ipv4.Message, udpBatch)
-	out := make([]ipv4.Message, udpBatch)
-	outBufs := make([][]byte, udpBatch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
-		outBufs[i] = make([]byte, 0, serverUDPSize)
-		out[i].Buffers = [][]byte{nil}
+	r, err := newUDPReader(s, c)
+	if err != nil {
+		return err
 	}
-	var lower [maxFastName]byte
 	for {
-		n, err := pc.ReadBatch(in, 0)
-		if err != nil {
+		if err := r.rc.Read(r.recv); err != nil {
 			if s.closing.Load() {
 				return nil
 			}
@@ -165,45 +214,63 @@ func (s *udpServer) read(c *net.UDPConn) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			if errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.ECONNREFUSED) {
-				continue
-			}
 			return fmt.Errorf("read udp %s: %w", c.LocalAddr(), err)
 		}
-		w := 0
-		for i := range n {
-			m := &in[i]
-			if m.N < 12 || m.Flags&unix.MSG_TRUNC != 0 {
-				continue // not a DNS header, or longer than any query
+		if r.err != nil {
+			if r.err == syscall.EINTR || r.err == syscall.ECONNREFUSED {
+				continue
 			}
-			wire := m.Buffers[0][:m.N]
-			client := addrOf(m.Addr)
-			if s.fast {
-				if b, ok := s.r.fastAnswer(s.fp, wire, outBufs[w][:0], client, &lower); ok {
-					out[w].Buffers[0] = b
-					out[w].Addr = m.Addr
-					w++
-					continue
-				}
-			}
-			s.dispatch(c, wire, m.Addr, client)
+			return fmt.Errorf("read udp %s: %w", c.LocalAddr(), r.err)
 		}
-		if w > 0 {
-			s.write(pc, out[:w])
-		}
+		r.batch(r.n)
 	}
 }
 
-// write sends a batch; a datagram the kernel refuses is skipped.
-func (s *udpServer) write(pc *ipv4.PacketConn, ms []ipv4.Message) {
-	for len(ms) > 0 {
-		n, err := pc.WriteBatch(ms, 0)
-		if err != nil {
-			// Not the error itself: it names the client's address.
-			s.r.log.Debug("write answer failed", "proto", "udp")
-			n = max(n, 1)
+// batch answers the n datagrams just received.
+func (r *udpReader) batch(n int) {
+	s, in, out := r.s, r.in, r.out
+	w := 0
+	for i := range n {
+		if in.msgs[i].Len < 12 || in.truncated(i) {
+			continue // not a DNS header, or longer than any query
 		}
-		ms = ms[n:]
+		wire := in.buf(i)
+		sa := &in.names[i]
+		client := sockaddrAddr(sa)
+		if s.fast {
+			if b, ok := s.r.fastAnswer(s.fp, wire, r.outBufs[w][:0], client, &r.lower); ok {
+				out.setBuf(w, b)
+				out.msgs[w].Hdr.Name = in.msgs[i].Hdr.Name
+				out.msgs[w].Hdr.Namelen = in.msgs[i].Hdr.Namelen
+				w++
+				continue
+			}
+		}
+		if to := sockaddrUDP(sa); to != nil {
+			s.dispatch(r.c, wire, to, client)
+		}
+	}
+	if w > 0 {
+		r.write(w)
+	}
+	in.rearm(n)
+}
+
+// write sends the first w answers of out; a datagram the kernel refuses
+// is skipped.
+func (r *udpReader) write(w int) {
+	r.off, r.to = 0, w
+	for r.off < r.to {
+		if err := r.rc.Write(r.send); err != nil {
+			return // the socket is closed
+		}
+		if r.err != nil {
+			// Not the error itself: it may name the client's address.
+			r.s.r.log.Debug("write answer failed", "proto", "udp")
+			r.off++
+			continue
+		}
+		r.off += r.n
 	}
 }
 
