@@ -19,6 +19,7 @@ func newDoTServer(e *Encrypted, ln net.Listener) *streamServer {
 		tls:              e.certs.tlsConfig([]string{"dot"}, t.handshakes),
 		handshakeTimeout: e.cfg.HandshakeTimeout,
 		answer:           func(wire []byte, client netip.Addr) []byte { return e.answer(wire, client, t) },
+		fast:             streamFast(e.r, protoDoT, true, func() { t.queries.Add(1) }),
 		rejected:         t.rejected.Inc,
 		opened:           t.opened,
 		closed:           t.closed,

@@ -12,7 +12,8 @@ import (
 )
 
 // The wire-form answer path (DESIGN.md, "Resolver shape that keeps the
-// fast path open"): a UDP query for a fresh cached answer is served by
+// fast path open"): a query for a fresh cached answer, over UDP or a
+// stream transport (TCP, DoT), is served by
 // copying a pre-packed answer, then patching the ID, the flags, the
 // question's letter case and every TTL in place. No dns.Msg is built and,
 // in the steady state, nothing is allocated. Anything the template cannot
@@ -32,6 +33,10 @@ type fastQuery struct {
 	udpSize  int    // the answer's size limit
 	lowerLen int    // length of the lowercased presentation name in the scratch buffer
 }
+
+// zeros is the source of padding bytes: a padded answer never needs a
+// whole block of them.
+var zeros [paddingBlock]byte
 
 // maxFastName bounds the presentation form of a name: 255 wire octets give
 // at most 254 characters.
@@ -187,7 +192,9 @@ func packFast(q dns.Question, rcode int, an, ns []dns.RR) (*fastWire, bool) {
 	m := dns.Msg{Compress: true, Question: []dns.Question{q}, Answer: an, Ns: ns}
 	m.Rcode = rcode
 	b, err := m.Pack()
-	if err != nil || len(b) > serverUDPSize {
+	// Stream transports carry answers up to 64 KiB; over UDP, fastAnswer
+	// refuses a template larger than the client's buffer.
+	if err != nil || len(b) > dns.MaxMsgSize {
 		return nil, false
 	}
 	w := &fastWire{b: b, rcode: uint8(rcode)}
@@ -241,14 +248,22 @@ func patchTTLs(out []byte, w *fastWire, age uint32) {
 	}
 }
 
-// fastPath holds what the fast path needs beyond the resolver: per-series
-// query counters, looked up without building label slices.
+// fastPath holds what the fast path needs beyond the resolver for one
+// transport: per-series query counters, looked up without building label
+// slices, and how the transport sizes its answers.
 type fastPath struct {
 	counters map[uint32]prometheus.Counter // qtype<<8 | rcode
+	proto    string                        // the metrics label
+	// stream transports (TCP, DoT) have no UDP size limit: an answer may
+	// take up to 64 KiB and is never truncated.
+	stream bool
+	// pad answers to clients that speak EDNS as packPadded does (RFC 8467):
+	// set on encrypted transports.
+	pad bool
 }
 
 func newFastPath(m *metrics, proto string) *fastPath {
-	fp := &fastPath{counters: map[uint32]prometheus.Counter{}}
+	fp := &fastPath{counters: map[uint32]prometheus.Counter{}, proto: proto, stream: proto != "udp"}
 	for t := range dns.TypeToString {
 		for _, rc := range []int{dns.RcodeSuccess, dns.RcodeServerFailure, dns.RcodeNameError, dns.RcodeRefused} {
 			fp.counters[uint32(t)<<8|uint32(rc)] = m.queries.WithLabelValues(proto, qtypeLabel(t), rcodeLabel(rc))
@@ -266,9 +281,10 @@ func (r *Resolver) fastEligible() bool {
 }
 
 // fastAnswer answers wire, a query from client, from the cache in wire
-// form, appending the answer to out. ok is false when respond must handle
-// the query; then nothing was counted. lower is the caller's scratch
-// buffer.
+// form, appending the answer to out, sized and counted for fp's
+// transport. ok is false when respond must handle the query; then nothing
+// was counted and out is returned as it came. lower is the caller's
+// scratch buffer.
 func (r *Resolver) fastAnswer(fp *fastPath, wire, out []byte, client netip.Addr, lower *[maxFastName]byte) ([]byte, bool) {
 	q, ok := parseFast(wire, lower)
 	if !ok || !q.rd {
@@ -300,10 +316,23 @@ func (r *Resolver) fastAnswer(fp *fastPath, wire, out []byte, client netip.Addr,
 		w = f.full
 	}
 	size := len(w.b)
+	padding := -1 // bytes of padding, when the OPT record carries the option
 	if q.edns {
 		size += 11
+		if fp.pad {
+			// As packPadded: an empty Padding option, then enough zeros
+			// to reach a whole block, unless that would pass 64 KiB.
+			size += 4
+			padding = (paddingBlock - size%paddingBlock) % paddingBlock
+			if size+padding > dns.MaxMsgSize {
+				padding = 0
+			}
+		}
 	}
-	if size > q.udpSize {
+	switch {
+	case fp.stream && size+max(padding, 0) > dns.MaxMsgSize:
+		return out, false
+	case !fp.stream && size > q.udpSize:
 		return out, false // needs truncation: respond's
 	}
 	start := len(out)
@@ -331,7 +360,14 @@ func (r *Resolver) fastAnswer(fp *fastPath, wire, out []byte, client netip.Addr,
 		if q.do {
 			do = 0x80
 		}
-		out = append(out, 0, 0, byte(dns.TypeOPT), byte(serverUDPSize>>8), byte(serverUDPSize&0xFF), 0, 0, do, 0, 0, 0)
+		if padding < 0 {
+			out = append(out, 0, 0, byte(dns.TypeOPT), byte(serverUDPSize>>8), byte(serverUDPSize&0xFF), 0, 0, do, 0, 0, 0)
+		} else {
+			rdlen := 4 + padding
+			out = append(out, 0, 0, byte(dns.TypeOPT), byte(serverUDPSize>>8), byte(serverUDPSize&0xFF), 0, 0, do, 0,
+				byte(rdlen>>8), byte(rdlen), 0, byte(dns.EDNS0PADDING), byte(padding>>8), byte(padding))
+			out = append(out, zeros[:padding]...)
+		}
 	}
 
 	r.cache.hits.Add(1)
@@ -343,7 +379,7 @@ func (r *Resolver) fastAnswer(fp *fastPath, wire, out []byte, client netip.Addr,
 	if c, ok := fp.counters[uint32(q.qtype)<<8|uint32(w.rcode)]; ok {
 		c.Inc()
 	} else {
-		r.m.queries.WithLabelValues("udp", qtypeLabel(q.qtype), rcodeLabel(int(w.rcode))).Inc()
+		r.m.queries.WithLabelValues(fp.proto, qtypeLabel(q.qtype), rcodeLabel(int(w.rcode))).Inc()
 	}
 	return out, true
 }

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -22,6 +23,14 @@ import (
 // and send answers as they complete, out of order. DNS over TLS (RFC 7858)
 // is the same framing inside TLS, so one stream server serves both; DoT
 // only adds a handshake that must finish in time.
+//
+// Clients such as dnsperf and stub resolvers with connection reuse send
+// many queries back to back. The reader takes them from a buffer, so one
+// read system call brings many frames; a query for a fresh cached answer
+// is answered on the spot by the wire-form fast path (fast.go), without a
+// goroutine, and its answer joins the others in an output buffer written
+// with one system call when the input runs dry. Any other query gets its
+// own goroutine and writes its answer when it completes.
 
 const (
 	// maxTCPInFlight bounds the queries answered at once on one plain TCP
@@ -31,6 +40,13 @@ const (
 	// tcpWriteTimeout bounds one answer's write, so a client that stops
 	// reading cannot pin a goroutine.
 	tcpWriteTimeout = 5 * time.Second
+	// streamReadBuffer is the read buffer of one connection: room for a
+	// hundred or so pipelined queries. A frame longer than that (no real
+	// query is) is read into its own slice.
+	streamReadBuffer = 8 << 10
+	// streamFlushSize is how much fast-path output waits for the input to
+	// run dry before it is written anyway.
+	streamFlushSize = 16 << 10
 )
 
 // streamConfig is what differs between the stream transports.
@@ -45,6 +61,9 @@ type streamConfig struct {
 	handshakeTimeout time.Duration
 	// answer turns one query into its packed answer; nil sends nothing.
 	answer func(wire []byte, client netip.Addr) []byte
+	// fast, when set, is the wire-form fast path (streamFast): it appends
+	// the answer to out and reports true, or leaves the query to answer.
+	fast streamFastFunc
 	// counters; nil ones are skipped
 	rejected, opened, closed, handshakeFailed func()
 }
@@ -79,8 +98,31 @@ func newTCPServer(r *Resolver, ln net.Listener) *streamServer {
 		inFlight: maxTCPInFlight,
 		maxConns: r.cfg.MaxTCPConnections,
 		answer:   func(wire []byte, client netip.Addr) []byte { return r.answerWire(wire, client, "tcp", false) },
+		fast:     streamFast(r, "tcp", false, nil),
 		rejected: r.m.tcpRejected.Inc,
 	}, ln, r.log)
+}
+
+// streamFastFunc is fastAnswer bound to one transport.
+type streamFastFunc func(wire, out []byte, client netip.Addr, lower *[maxFastName]byte) ([]byte, bool)
+
+// streamFast returns the fast path of a stream transport, counted under
+// proto, padded when pad is set, with served called for every answer; nil
+// when the resolver's settings keep every query on respond (fastEligible),
+// fixed at start as for UDP.
+func streamFast(r *Resolver, proto string, pad bool, served func()) streamFastFunc {
+	if !r.fastEligible() {
+		return nil
+	}
+	fp := newFastPath(r.m, proto)
+	fp.pad = pad
+	return func(wire, out []byte, client netip.Addr, lower *[maxFastName]byte) ([]byte, bool) {
+		out, ok := r.fastAnswer(fp, wire, out, client, lower)
+		if ok && served != nil {
+			served()
+		}
+		return out, ok
+	}
 }
 
 func call(f func()) {
@@ -148,13 +190,10 @@ func (s *streamServer) isClosing() bool {
 	return s.closing
 }
 
-// handle runs the TLS handshake if any, then reads queries from c and
-// answers each on its own goroutine, up to cfg.inFlight at once, writing
-// answers in the order they complete. Every read has a deadline (the
-// handshake's, then the idle timeout for a whole frame), so a client that
-// sends slowly or not at all loses its connection rather than pinning it.
-// The connection also closes on a read error, a malformed frame, or at
-// shutdown, once answers in flight are written.
+// handle runs the TLS handshake if any, then serves queries from c (see
+// streamConn.serve) until the client goes quiet or closes, sends a
+// malformed frame, or the server shuts down. Answers in flight are written
+// before the connection closes.
 func (s *streamServer) handle(raw net.Conn) {
 	defer func() {
 		s.mu.Lock()
@@ -175,49 +214,164 @@ func (s *streamServer) handle(raw net.Conn) {
 		}
 		c = tc
 	}
-	var (
-		wmu      sync.Mutex // serialises whole answers on c
-		inflight sync.WaitGroup
-		sem      = make(chan struct{}, s.cfg.inFlight)
-	)
-	defer inflight.Wait()
-	lenBuf := make([]byte, 2)
+	sc := &streamConn{
+		s: s, c: c, client: client,
+		in:  bufio.NewReaderSize(c, streamReadBuffer),
+		sem: make(chan struct{}, s.cfg.inFlight),
+	}
+	defer sc.inflight.Wait()
+	defer sc.flush()
+	sc.serve()
+}
+
+// streamConn is one connection being served. The reader goroutine owns
+// in, out and lower; writes to c from it and from the goroutines of slow
+// queries are whole frames (or runs of them), serialised by wmu.
+type streamConn struct {
+	s      *streamServer
+	c      net.Conn
+	client netip.Addr
+	in     *bufio.Reader
+	out    []byte // framed fast-path answers not yet written
+	lower  [maxFastName]byte
+
+	wmu      sync.Mutex
+	inflight sync.WaitGroup
+	sem      chan struct{} // one per slow query in flight
+}
+
+// serve reads frames until the connection is done. A frame already in the
+// buffer is served without a system call; before waiting for more input,
+// the reader writes what it has answered and gives the next frame the idle
+// timeout: a whole frame must arrive within it, so a client that sends
+// slowly or not at all loses its connection rather than pinning it.
+func (sc *streamConn) serve() {
+	s := sc.s
 	for {
-		if s.isClosing() {
-			return
+		if !sc.frameBuffered() {
+			if !sc.flush() {
+				return
+			}
+			// The deadline first, then the check: a shutdown between the
+			// two sets its own deadline after ours, which wakes the read.
+			sc.c.SetReadDeadline(time.Now().Add(s.cfg.idle))
+			if s.isClosing() {
+				return
+			}
 		}
-		c.SetReadDeadline(time.Now().Add(s.cfg.idle))
-		if _, err := io.ReadFull(c, lenBuf); err != nil {
+		hdr, err := sc.in.Peek(2)
+		if err != nil {
 			return // idle timeout, client closed, or shutdown
 		}
-		n := binary.BigEndian.Uint16(lenBuf)
+		n := int(binary.BigEndian.Uint16(hdr))
 		if n < 12 {
 			return // shorter than a header: not DNS, stop
 		}
-		wire := make([]byte, n)
-		if _, err := io.ReadFull(c, wire); err != nil {
-			return
-		}
-		sem <- struct{}{}
-		inflight.Go(func() {
-			defer func() { <-sem }()
-			out := s.cfg.answer(wire, client)
-			if out == nil {
+		var wire []byte
+		if 2+n <= sc.in.Size() {
+			frame, err := sc.in.Peek(2 + n)
+			if err != nil {
 				return
 			}
-			frame := make([]byte, 2+len(out))
-			binary.BigEndian.PutUint16(frame, uint16(len(out)))
-			copy(frame[2:], out)
-			wmu.Lock()
-			c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
-			_, err := c.Write(frame)
-			wmu.Unlock()
-			if err != nil {
-				// Not the error itself: a net.OpError names the client.
-				s.log.Debug("write answer failed", "proto", s.cfg.proto)
+			if sc.answerFast(frame[2:]) {
+				sc.in.Discard(2 + n)
+				if len(sc.out) >= streamFlushSize && !sc.flush() {
+					return
+				}
+				continue
 			}
-		})
+			wire = append([]byte(nil), frame[2:]...) // the buffer is reused
+			sc.in.Discard(2 + n)
+		} else {
+			sc.in.Discard(2)
+			wire = make([]byte, n)
+			if _, err := io.ReadFull(sc.in, wire); err != nil {
+				return
+			}
+		}
+		if s.isClosing() {
+			return // no new resolutions once shutdown has begun
+		}
+		sc.dispatch(wire)
 	}
+}
+
+// frameBuffered reports whether a whole frame is in the read buffer.
+func (sc *streamConn) frameBuffered() bool {
+	b := sc.in.Buffered()
+	if b < 2 {
+		return false
+	}
+	hdr, _ := sc.in.Peek(2)
+	return b >= 2+int(binary.BigEndian.Uint16(hdr))
+}
+
+// answerFast appends the framed fast-path answer to wire to out, if the
+// fast path can give one.
+func (sc *streamConn) answerFast(wire []byte) bool {
+	if sc.s.cfg.fast == nil {
+		return false
+	}
+	start := len(sc.out)
+	out, ok := sc.s.cfg.fast(wire, append(sc.out, 0, 0), sc.client, &sc.lower)
+	if !ok {
+		return false
+	}
+	binary.BigEndian.PutUint16(out[start:], uint16(len(out)-start-2))
+	sc.out = out
+	return true
+}
+
+// dispatch answers wire on its own goroutine, waiting while cfg.inFlight
+// are already in flight; the answer is written when it is ready.
+func (sc *streamConn) dispatch(wire []byte) {
+	select {
+	case sc.sem <- struct{}{}:
+	default:
+		// Full: what is answered already should not wait with us.
+		if !sc.flush() {
+			return
+		}
+		sc.sem <- struct{}{}
+	}
+	sc.inflight.Go(func() {
+		defer func() { <-sc.sem }()
+		out := sc.s.cfg.answer(wire, sc.client)
+		if out == nil {
+			return
+		}
+		frame := make([]byte, 2+len(out))
+		binary.BigEndian.PutUint16(frame, uint16(len(out)))
+		copy(frame[2:], out)
+		sc.write(frame)
+	})
+}
+
+// flush writes the fast-path answers gathered so far. It reports false
+// when the write failed: the connection is then of no more use.
+func (sc *streamConn) flush() bool {
+	if len(sc.out) == 0 {
+		return true
+	}
+	ok := sc.write(sc.out)
+	sc.out = sc.out[:0]
+	if cap(sc.out) > 2*streamFlushSize {
+		sc.out = nil // grown for a large answer: not kept while idle
+	}
+	return ok
+}
+
+// write writes b whole, within tcpWriteTimeout.
+func (sc *streamConn) write(b []byte) bool {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	sc.c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
+	if _, err := sc.c.Write(b); err != nil {
+		// Not the error itself: a net.OpError names the client.
+		sc.s.log.Debug("write answer failed", "proto", sc.s.cfg.proto)
+		return false
+	}
+	return true
 }
 
 // shutdown stops accepting and reading; queries in flight are answered
