@@ -2,11 +2,13 @@ package resolver
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -408,4 +410,33 @@ func benchStream(b *testing.B, c net.Conn) {
 		}
 		done += k
 	}
+}
+
+// BenchmarkDoTServerCached is BenchmarkTCPServerCached over TLS: the
+// stream server with a handshake, padding on, and the TLS record work on
+// both ends.
+func BenchmarkDoTServerCached(b *testing.B) {
+	r, _ := streamResolver(b, Config{})
+	pki := newTestPKI(b)
+	certFile, keyFile := filepath.Join(pki.dir, "cert.pem"), filepath.Join(pki.dir, "key.pem")
+	pki.issue(b, certFile, keyFile, time.Hour)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newStreamServer(streamConfig{
+		proto: protoDoT, idle: 10 * time.Second, inFlight: maxTCPInFlight, maxConns: 10,
+		tls:              &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"dot"}},
+		handshakeTimeout: 5 * time.Second,
+		answer:           func(wire []byte, client netip.Addr) []byte { return r.answerWire(wire, client, protoDoT, true) },
+		fast:             streamFast(r, protoDoT, true, nil),
+	}, listenLoopback(b), r.log)
+	go s.serve()
+	defer s.shutdown(b.Context())
+	c, err := tls.Dial("tcp", s.ln.Addr().String(), &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", NextProtos: []string{"dot"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	benchStream(b, c)
 }
