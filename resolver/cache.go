@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -57,6 +58,11 @@ type entry struct {
 	// fast is the answer packed for the UDP fast path (fast.go), built on
 	// its first fast hit.
 	fast atomic.Pointer[fastForm]
+	// cut is a delegation entry parsed into the zone cut it describes,
+	// built on first use: closestCut needs it for every resolution below
+	// the zone, and unpacking the message each time was a tenth of the
+	// cold path. Readers must not modify it.
+	cut atomic.Pointer[nsSet]
 }
 
 // entryOverhead approximates the bytes an entry costs beyond its wire form
@@ -142,19 +148,21 @@ func (c *cache) set(k cacheKey, m *dns.Msg, ttl time.Duration) {
 	if ttl < time.Second {
 		return // not worth caching
 	}
-	cp := m.Copy()
-	cp.Id = 0
-	cp.Extra = stripOPT(cp.Extra)
-	lo, hi := uint32(c.cfg.minTTL/time.Second), uint32(ttl/time.Second)
-	for _, sec := range [][]dns.RR{cp.Answer, cp.Ns, cp.Extra} {
-		for _, rr := range sec {
-			h := rr.Header()
-			h.Ttl = min(max(h.Ttl, lo), hi)
-		}
+	// A shallow copy is enough: Pack reads the records and changes none
+	// of them for rcodes that fit the header (larger ones need the OPT
+	// record stored entries leave out, and do not pack without it).
+	if m.Rcode > 0xF {
+		return
 	}
+	cp := *m
+	cp.Id = 0
+	cp.Extra = withoutOPT(m.Extra)
 	wire, err := cp.Pack()
 	if err != nil {
 		return // a message we cannot pack we cannot serve either
+	}
+	if !clampTTLs(wire, uint32(c.cfg.minTTL/time.Second), uint32(ttl/time.Second)) {
+		return
 	}
 	c.c.Set(k, &entry{wire: wire, stored: c.now().UnixNano(), ttl: ttl})
 }
@@ -168,6 +176,25 @@ func (c *cache) get(k cacheKey) (*dns.Msg, bool) {
 		return nil, false
 	}
 	return c.fresh(e)
+}
+
+// delegation returns the fresh zone cut cached for zone, shared: the
+// caller copies before changing it (fillAddrs does).
+func (c *cache) delegation(zone string) (*nsSet, bool) {
+	e, ok := c.c.GetIfPresent(delegationKey(zone))
+	if !ok || e.refreshing.Load() || time.Duration(c.now().UnixNano()-e.stored) >= e.ttl {
+		return nil, false
+	}
+	if ns := e.cut.Load(); ns != nil {
+		return ns, true
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(e.wire); err != nil {
+		return nil, false
+	}
+	ns := nsSetFrom(zone, m)
+	e.cut.Store(&ns)
+	return &ns, true
 }
 
 // lookup is get for client questions: it counts hits and misses, and
@@ -313,14 +340,50 @@ func (c *cache) stats() CacheStats {
 	return s
 }
 
-func stripOPT(rrs []dns.RR) []dns.RR {
-	out := rrs[:0]
+// withoutOPT returns rrs without OPT records: rrs itself when it has none,
+// else a new slice (rrs is left as it was).
+func withoutOPT(rrs []dns.RR) []dns.RR {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	if n == 0 {
+		return rrs
+	}
+	out := make([]dns.RR, 0, len(rrs)-n)
 	for _, rr := range rrs {
 		if rr.Header().Rrtype != dns.TypeOPT {
 			out = append(out, rr)
 		}
 	}
 	return out
+}
+
+// clampTTLs sets every record TTL in the packed message wire into [lo, hi]
+// in place. It reports false if wire does not parse as a message.
+func clampTTLs(wire []byte, lo, hi uint32) bool {
+	if len(wire) < 12 {
+		return false
+	}
+	off := 12
+	for range binary.BigEndian.Uint16(wire[4:]) {
+		if off = skipName(wire, off); off < 0 || off+4 > len(wire) {
+			return false
+		}
+		off += 4
+	}
+	records := int(binary.BigEndian.Uint16(wire[6:])) + int(binary.BigEndian.Uint16(wire[8:])) + int(binary.BigEndian.Uint16(wire[10:]))
+	for range records {
+		if off = skipName(wire, off); off < 0 || off+10 > len(wire) {
+			return false
+		}
+		ttl := binary.BigEndian.Uint32(wire[off+4:])
+		binary.BigEndian.PutUint32(wire[off+4:], min(max(ttl, lo), hi))
+		off += 10 + int(binary.BigEndian.Uint16(wire[off+8:]))
+	}
+	return off == len(wire)
 }
 
 // ttlFor returns how long m may be cached: the smallest TTL of its answer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 
@@ -211,11 +212,11 @@ func (r *Resolver) closestCut(q dns.Question) nsSet {
 		name = parentName(name)
 	}
 	for z := name; z != "."; z = parentName(z) {
-		m, ok := r.cache.get(delegationKey(z))
+		cut, ok := r.cache.delegation(z)
 		if !ok {
 			continue
 		}
-		ns := nsSetFrom(z, m)
+		ns := *cut
 		r.fillAddrs(&ns)
 		return ns
 	}
@@ -233,16 +234,30 @@ func parentName(name string) string {
 }
 
 // fillAddrs adds addresses from the answer cache for NS names without glue,
-// so a glueless server resolved once is not resolved again.
+// so a glueless server resolved once is not resolved again. The address
+// map may be shared with the cache (cache.delegation), so it is copied
+// before the first change.
 func (r *Resolver) fillAddrs(ns *nsSet) {
+	copied := false
 	for _, n := range ns.names {
 		if len(ns.addrs[n]) > 0 {
 			continue
 		}
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			if m, ok := r.cache.get(answerKey(dns.Question{Name: n, Qtype: t, Qclass: dns.ClassINET})); ok {
-				ns.addrs[n] = append(ns.addrs[n], addrsOf(m.Answer, n)...)
+			m, ok := r.cache.get(answerKey(dns.Question{Name: n, Qtype: t, Qclass: dns.ClassINET}))
+			if !ok {
+				continue
 			}
+			a := addrsOf(m.Answer, n)
+			if len(a) == 0 {
+				continue
+			}
+			if !copied {
+				old := ns.addrs
+				ns.addrs, copied = make(map[string][]netip.Addr, len(old)+1), true
+				maps.Copy(ns.addrs, old)
+			}
+			ns.addrs[n] = append(ns.addrs[n], a...)
 		}
 	}
 }

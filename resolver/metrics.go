@@ -14,6 +14,8 @@ type metrics struct {
 	cacheHits    prometheus.Counter
 	cacheMisses  prometheus.Counter
 	upstream     *prometheus.CounterVec // proto
+	upstreamUDP  prometheus.Counter     // upstream{proto="udp"}, looked up once: it is on every cold query
+	upstreamTCP  prometheus.Counter     // upstream{proto="tcp"}
 	cacheBytesFn prometheus.Collector
 	staleAnswers prometheus.Counter
 	prefetches   prometheus.Counter
@@ -55,6 +57,8 @@ func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics,
 			Help: "Client TCP connections closed at once because max_tcp_connections were open.",
 		}),
 	}
+	m.upstreamUDP = m.upstream.WithLabelValues("udp")
+	m.upstreamTCP = m.upstream.WithLabelValues("tcp")
 	if reg == nil {
 		return m, nil
 	}

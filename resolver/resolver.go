@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +110,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question) (*dns.Msg, error
 // flight starts, or joins, the resolution of q (lowercase) from the
 // authorities; lookup decides when to wait for it.
 func (r *Resolver) flight(ctx context.Context, q dns.Question) <-chan singleflight.Result {
-	key := fmt.Sprintf("%s/%d/%d", q.Name, q.Qtype, q.Qclass)
+	key := q.Name + "/" + strconv.Itoa(int(q.Qtype)) + "/" + strconv.Itoa(int(q.Qclass))
 	return r.flights.DoChan(key, func() (any, error) {
 		// The flight outlives the caller who started it: others may have
 		// joined, and the answer is worth caching either way.

@@ -72,7 +72,13 @@ func (r *Resolver) lookup(ctx context.Context, q dns.Question) (answer, error) {
 			}
 			return answer{}, res.Err
 		}
-		m := res.Val.(*dns.Msg).Copy()
+		// Each caller gets its own message: a copy when the flight's
+		// answer went to others too, else the flight's own (nothing else
+		// holds it: the cache keeps wire form).
+		m := res.Val.(*dns.Msg)
+		if res.Shared {
+			m = m.Copy()
+		}
 		return answer{msg: m}, nil
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -46,8 +48,9 @@ type upstream struct {
 	ck      *cookies // client cookies towards authorities (RFC 7873 section 5.1)
 	priv    *privacy // counts any ECS option leaving us (must be none)
 
-	mismatched *prometheus.CounterVec // reason
-	rtt        prometheus.Histogram   // time to a matching answer
+	mismatched        *prometheus.CounterVec // reason
+	mismatchedGarbage prometheus.Counter     // mismatched{reason="garbage"}, looked up once
+	rtt               prometheus.Histogram   // time to a matching answer
 }
 
 // newUpstream builds the upstream of a resolver with cfg (defaults
@@ -74,6 +77,7 @@ func newUpstream(cfg Config, m *metrics, reg prometheus.Registerer, now func() t
 	for _, r := range []string{"id", "question", "case", "garbage"} {
 		u.mismatched.WithLabelValues(r)
 	}
+	u.mismatchedGarbage = u.mismatched.WithLabelValues("garbage")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{u.mismatched, u.rtt} {
 			if err := reg.Register(c); err != nil {
@@ -240,11 +244,18 @@ func randomCase(name string) string {
 	return string(b)
 }
 
+// udpBufs holds receive buffers for exchangeUDP. A buffer must take the
+// largest datagram a server may send (it may ignore our EDNS size), and a
+// fresh 64 KiB per query was the largest allocation of the cold path: it
+// was cleared on every query and drove the garbage collector. Unpack copies
+// everything it keeps, so a buffer is free again once its answer is parsed.
+var udpBufs = sync.Pool{New: func() any { return new([65535]byte) }}
+
 func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Question, edns, mix bool, b budget, attempt int) (*dns.Msg, error) {
 	if err := b.spend(); err != nil {
 		return nil, err
 	}
-	u.m.upstream.WithLabelValues("udp").Inc()
+	u.m.upstreamUDP.Inc()
 	sent := q
 	if mix {
 		sent.Name = randomCase(q.Name)
@@ -257,28 +268,35 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	if err != nil {
 		return nil, fmt.Errorf("pack query: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, u.inf.retryTimeout(addr.Addr(), attempt))
-	defer cancel()
 	// A connected socket per query: the kernel picks a random ephemeral
 	// source port and drops datagrams from any other address or port.
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", addr.String())
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("query %s over udp: %w", addr, err)
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// The socket's deadline is the server's timeout or the context's,
+	// whichever comes first: no timer or context of our own per query.
+	deadline := time.Now().Add(u.inf.retryTimeout(addr.Addr(), attempt))
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetDeadline(deadline)
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	start := time.Now()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, fmt.Errorf("query %s over udp: %w", addr, err)
 	}
-	buf := make([]byte, 65535)
+	buf := udpBufs.Get().(*[65535]byte)
+	defer udpBufs.Put(buf)
 	garbage := false
 	for {
-		n, err := conn.Read(buf)
+		n, err := conn.Read(buf[:])
 		if err != nil {
-			if ctx.Err() != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if pe := context.Cause(ctx); errors.Is(pe, context.Canceled) {
 					return nil, pe
 				}
@@ -293,7 +311,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 		if err := resp.Unpack(buf[:n]); err != nil {
 			// Garbage or a spoofing attempt: keep waiting for the real
 			// answer, but remember it in case nothing else comes.
-			u.mismatched.WithLabelValues("garbage").Inc()
+			u.mismatchedGarbage.Inc()
 			garbage = true
 			continue
 		}
@@ -318,7 +336,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	if err := b.spend(); err != nil {
 		return nil, err
 	}
-	u.m.upstream.WithLabelValues("tcp").Inc()
+	u.m.upstreamTCP.Inc()
 	ctx, cancel := context.WithTimeout(ctx, u.timeout)
 	defer cancel()
 	var d net.Dialer
