@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -181,4 +182,51 @@ func TestDelegationParsedOnce(t *testing.T) {
 	if _, ok := r.cache.delegation("example."); ok {
 		t.Error("delegation served after its TTL")
 	}
+}
+
+// TestCacheEntryHeap caches many typical answers (one A record for a
+// distinct name) and checks what each costs on the heap: within an
+// absolute bound, and close to the weight the cache charges for it, so
+// that cache_size bounds real memory and the process memory limit derived
+// from it (cmd/anycastd) is not a fiction. The weight once left out 70
+// bytes per entry (otter's node and table, the entry struct's size class).
+func TestCacheEntryHeap(t *testing.T) {
+	const entries = 20000
+	c, err := newCache(cacheConfig{maxBytes: 1 << 30}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	// Twice: sync.Pool contents (from earlier tests) go in the second.
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for i := range entries {
+		name := "mem-" + strconv.Itoa(100000+i) + ".bench.lab."
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.Response, m.Authoritative = true, true
+		m.Answer = []dns.RR{&dns.A{
+			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600},
+			A:   []byte{198, 51, 100, 108},
+		}}
+		c.set(answerKey(m.Question[0]), m, time.Hour)
+	}
+	c.cleanUp()
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	if n := c.c.EstimatedSize(); n != entries {
+		t.Fatalf("%d entries cached, want %d", n, entries)
+	}
+	heap := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / entries
+	weight := float64(c.bytes()) / entries
+	t.Logf("per entry: %.0f heap bytes, weight %.0f", heap, weight)
+	if heap > 340 {
+		t.Errorf("%.0f heap bytes per cached A answer, want at most 340", heap)
+	}
+	if heap > weight*1.15 || heap < weight*0.7 {
+		t.Errorf("%.0f heap bytes per entry against a weight of %.0f: the weight must track the heap within -30%%..+15%%", heap, weight)
+	}
+	runtime.KeepAlive(c)
 }

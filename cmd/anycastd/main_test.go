@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -36,5 +38,35 @@ func TestExitCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMemoryLimit: the runtime gets a soft memory limit from the cache
+// size, and an operator's GOMEMLIMIT is left alone.
+func TestMemoryLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	limit, ok := setMemoryLimit(64<<20, func(string) string { return "" })
+	if want := int64(128 << 20); !ok || limit != want {
+		t.Fatalf("setMemoryLimit(64MiB) = %d, %v; want %d, true", limit, ok, want)
+	}
+	if got := debug.SetMemoryLimit(-1); got != limit {
+		t.Errorf("runtime memory limit %d, want %d", got, limit)
+	}
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	env := func(k string) string {
+		if k == "GOMEMLIMIT" {
+			return "1GiB"
+		}
+		return ""
+	}
+	if _, ok := setMemoryLimit(64<<20, env); ok {
+		t.Error("setMemoryLimit overrode GOMEMLIMIT")
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("runtime memory limit %d after GOMEMLIMIT was set, want it untouched", got)
 	}
 }
