@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -244,6 +245,15 @@ func randomCase(name string) string {
 	return string(b)
 }
 
+// upstreamConn is the connected UDP socket of one upstream query
+// (dialUpstream).
+type upstreamConn interface {
+	Read([]byte) (int, error)
+	Write([]byte) (int, error)
+	SetDeadline(time.Time) error
+	Close() error
+}
+
 // udpBufs holds receive buffers for exchangeUDP. A buffer must take the
 // largest datagram a server may send (it may ignore our EDNS size), and a
 // fresh 64 KiB per query was the largest allocation of the cold path: it
@@ -270,7 +280,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	}
 	// A connected socket per query: the kernel picks a random ephemeral
 	// source port and drops datagrams from any other address or port.
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	conn, err := dialUpstream(addr)
 	if err != nil {
 		return nil, fmt.Errorf("query %s over udp: %w", addr, err)
 	}
@@ -281,7 +291,9 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	conn.SetDeadline(deadline)
+	if err := conn.SetDeadline(deadline); err != nil {
+		return nil, fmt.Errorf("query %s over udp: %w", addr, err)
+	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
@@ -295,6 +307,11 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 	garbage := false
 	for {
 		n, err := conn.Read(buf[:])
+		if errors.Is(err, io.EOF) {
+			// An empty datagram (read through an os.File, see
+			// dialUpstream): no answer, like any other garbage.
+			n, err = 0, nil
+		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if pe := context.Cause(ctx); errors.Is(pe, context.Canceled) {
