@@ -219,13 +219,26 @@ func (in *infra) order(addrs []netip.Addr, zone string, no4, no6 bool) []netip.A
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	now := in.now()
-	var live, backed []cand
-	seen := map[netip.Addr]bool{}
-	for _, a := range addrs {
-		if seen[a] || (no4 && a.Is4()) || (no6 && !a.Is4()) || in.isLameLocked(a, zone, now) {
+	// live has room for backed too: they are joined at the end.
+	live, backed := make([]cand, 0, len(addrs)), []cand(nil)
+	// A zone has a handful of addresses: scanning for duplicates costs less
+	// than a map on every upstream query. A delegation with very many gets
+	// the map, so it cannot make the scan quadratic.
+	var seen map[netip.Addr]bool
+	if len(addrs) > 32 {
+		seen = make(map[netip.Addr]bool, len(addrs))
+	}
+	for i, a := range addrs {
+		dup := seen[a]
+		if seen == nil {
+			dup = slices.Contains(addrs[:i], a)
+		}
+		if dup || (no4 && a.Is4()) || (no6 && !a.Is4()) || in.isLameLocked(a, zone, now) {
 			continue
 		}
-		seen[a] = true
+		if seen != nil {
+			seen[a] = true
+		}
 		c := cand{a: a, rtt: unknownRTT}
 		if s := in.getLocked(a, false); s != nil {
 			if s.srtt > 0 {

@@ -300,3 +300,33 @@ func TestIPv6Upstream(t *testing.T) {
 		})
 	}
 }
+
+// TestInfraOrderDuplicates: an address listed twice (two NS names with the
+// same glue) is asked once, for short lists (scanned) and long ones (a
+// map), and order allocates no map for a short list.
+func TestInfraOrderDuplicates(t *testing.T) {
+	in := newInfra(time.Now, time.Second)
+	in.exploreOne = 0
+	for _, n := range []int{3, 40} {
+		var addrs []netip.Addr
+		for i := range n {
+			a := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+			addrs = append(addrs, a, a)
+		}
+		got := in.order(addrs, "example.", false, false)
+		seen := map[netip.Addr]bool{}
+		for _, a := range got {
+			if seen[a] {
+				t.Errorf("%d addresses: %v asked twice", n, a)
+			}
+			seen[a] = true
+		}
+		if len(got) != n {
+			t.Errorf("%d addresses listed twice each: order returned %d", n, len(got))
+		}
+	}
+	short := []netip.Addr{srvA, srvB, srvA}
+	if allocs := testing.AllocsPerRun(100, func() { in.order(short, "example.", false, false) }); allocs > 2 {
+		t.Errorf("order of three addresses: %.0f allocations, want at most 2 (the candidates and the result)", allocs)
+	}
+}
