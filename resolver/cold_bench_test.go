@@ -140,8 +140,11 @@ func coldResolver(tb testing.TB, n *coldNet) *Resolver {
 	r, err := New(Config{
 		RootHints:       []netip.Addr{n.root},
 		UpstreamPort:    n.port,
-		UpstreamTimeout: time.Second,
-		ResolveTimeout:  5 * time.Second,
+		// Generous: on a loaded machine (or under -memprofilerate=1) a
+		// query may wait long for the CPU, and a timeout is not the
+		// subject here.
+		UpstreamTimeout: 5 * time.Second,
+		ResolveTimeout:  10 * time.Second,
 		CacheBytes:      1 << 30,
 	}, nil, nil)
 	if err != nil {
