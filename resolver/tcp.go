@@ -248,7 +248,7 @@ type streamConn struct {
 func (sc *streamConn) serve() {
 	s := sc.s
 	for {
-		if !sc.frameBuffered() {
+		if !sc.frameBuffered() && !sc.decrypted() {
 			if !sc.flush() {
 				return
 			}
@@ -305,6 +305,33 @@ func (sc *streamConn) frameBuffered() bool {
 	hdr, _ := sc.in.Peek(2)
 	return b >= 2+int(binary.BigEndian.Uint16(hdr))
 }
+
+// decrypted reports whether a whole frame can be had from records the TLS
+// layer has already received, without waiting for the network. A client
+// such as dnsperf sends each query in its own TLS record, and tls.Conn
+// returns one record per read: without this, every answer would be
+// written on its own. The read deadline in the past makes the raw
+// connection fail at once, without a system call, when the TLS layer
+// needs more bytes; tls.Conn keeps no error from a timeout on read.
+func (sc *streamConn) decrypted() bool {
+	if sc.s.cfg.tls == nil {
+		return false // plain TCP: the last read took all the kernel had
+	}
+	sc.c.SetReadDeadline(pastDeadline)
+	for !sc.frameBuffered() {
+		n := sc.in.Buffered()
+		if n == sc.in.Size() {
+			return false // a frame larger than the buffer: read as usual
+		}
+		if _, err := sc.in.Peek(n + 1); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// pastDeadline is a read deadline that has always passed.
+var pastDeadline = time.Unix(1, 0)
 
 // answerFast appends the framed fast-path answer to wire to out, if the
 // fast path can give one.

@@ -158,6 +158,80 @@ func TestStreamPipelinedSyscalls(t *testing.T) {
 	}
 }
 
+// heldConn collects what is written to it while hold is set, so that a
+// test can send many TLS records in one segment.
+type heldConn struct {
+	net.Conn
+	hold bool
+	held []byte
+}
+
+func (c *heldConn) Write(b []byte) (int, error) {
+	if c.hold {
+		c.held = append(c.held, b...)
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
+}
+
+// TestDoTPipelinedRecords sends pipelined cached queries over DoT each in
+// its own TLS record, as dnsperf does, all in one segment: the answers must
+// still go out in a write or two, not one per record.
+func TestDoTPipelinedRecords(t *testing.T) {
+	r, _ := streamResolver(t, Config{})
+	pki := newTestPKI(t)
+	certFile, keyFile := filepath.Join(pki.dir, "cert.pem"), filepath.Join(pki.dir, "key.pem")
+	pki.issue(t, certFile, keyFile, time.Hour)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStreamServer(streamConfig{
+		proto: protoDoT, idle: 10 * time.Second, inFlight: maxTCPInFlight, maxConns: 10,
+		tls:              &tls.Config{Certificates: []tls.Certificate{cert}},
+		handshakeTimeout: 5 * time.Second,
+		answer:           func(wire []byte, client netip.Addr) []byte { return r.answerWire(wire, client, protoDoT, true) },
+		fast:             streamFast(r, protoDoT, true, nil),
+	}, listenLoopback(t), r.log)
+	raw, server, done := streamPair(t, s)
+	hc := &heldConn{Conn: raw}
+	client := tls.Client(hc, &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"})
+	if err := client.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	// A round trip, so the server's handshake writes are done and counted.
+	if _, err := client.Write(frame(t, query("www.example.com", dns.TypeA, false, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tcpRead(client, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := server.writes.Load()
+	const n = 32
+	hc.hold = true
+	for i := range n {
+		m := query("www.example.com", dns.TypeA, false, 0)
+		m.Id = uint16(i + 1)
+		if _, err := client.Write(frame(t, m)); err != nil { // one record each
+			t.Fatal(err)
+		}
+	}
+	hc.hold = false
+	if _, err := raw.Write(hc.held); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := tcpRead(client, 5*time.Second); err != nil {
+			t.Fatalf("answer %d: %v", i+1, err)
+		}
+	}
+	client.Close()
+	<-done
+	if wr := server.writes.Load() - before; wr > 2 {
+		t.Errorf("%d queries in %d records took %d writes, want at most 2", n, n, wr)
+	}
+}
+
 // TestStreamFastMatchesRespond checks the fast path of the stream
 // transports against respond, on cached answers of every size: over TCP
 // an answer is never truncated, with or without EDNS, and over DoT it is
