@@ -34,8 +34,10 @@ import (
 
 const (
 	// maxTCPInFlight bounds the queries answered at once on one plain TCP
-	// connection. A client that pipelines more waits: we stop reading
-	// until one completes, so one connection cannot take all the workers.
+	// connection, each on its own goroutine (fast-path answers are the
+	// reader's and not counted). A client that pipelines more waits: we
+	// stop reading until one completes, so one connection cannot take all
+	// the workers.
 	maxTCPInFlight = 16
 	// tcpWriteTimeout bounds one answer's write, so a client that stops
 	// reading cannot pin a goroutine.
@@ -53,7 +55,7 @@ const (
 type streamConfig struct {
 	proto    string        // "tcp" or "dot": log and metric label
 	idle     time.Duration // a connection without a query for this long closes
-	inFlight int           // queries answered at once per connection
+	inFlight int           // slow queries answered at once per connection
 	maxConns int           // open connections; beyond it new ones close at once
 	// tls, when set, makes every connection a TLS server connection whose
 	// handshake must finish within handshakeTimeout.
