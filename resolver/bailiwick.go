@@ -25,7 +25,7 @@ func classify(m *dns.Msg, q dns.Question, zone string) responseKind {
 	}
 	for _, rr := range m.Answer {
 		h := rr.Header()
-		if strings.EqualFold(h.Name, q.Name) && dns.IsSubDomain(zone, h.Name) &&
+		if strings.EqualFold(h.Name, q.Name) && isSubDomain(zone, h.Name) &&
 			(h.Rrtype == q.Qtype || h.Rrtype == dns.TypeCNAME || q.Qtype == dns.TypeANY) {
 			return respAnswer
 		}
@@ -51,7 +51,7 @@ func classify(m *dns.Msg, q dns.Question, zone string) responseKind {
 // soaCovers says whether soa may prove a negative answer for name from a
 // server of zone: the SOA's zone is inside zone and above name.
 func soaCovers(soa *dns.SOA, name, zone string) bool {
-	return dns.IsSubDomain(zone, soa.Hdr.Name) && dns.IsSubDomain(soa.Hdr.Name, name)
+	return isSubDomain(zone, soa.Hdr.Name) && isSubDomain(soa.Hdr.Name, name)
 }
 
 // referralZone returns the child zone m delegates to, if it is a proper
@@ -64,7 +64,7 @@ func referralZone(m *dns.Msg, name, zone string) string {
 			continue
 		}
 		child := strings.ToLower(ns.Hdr.Name)
-		if child != zone && dns.IsSubDomain(zone, child) && dns.IsSubDomain(child, name) {
+		if child != zone && isSubDomain(zone, child) && isSubDomain(child, name) {
 			return child
 		}
 	}
@@ -93,7 +93,7 @@ func referral(m *dns.Msg, name, zone string) (nsSet, *dns.Msg) {
 			continue
 		}
 		owner := strings.ToLower(h.Name)
-		if !dns.IsSubDomain(zone, owner) || !slices.Contains(ns.names, owner) {
+		if !isSubDomain(zone, owner) || !slices.Contains(ns.names, owner) {
 			continue
 		}
 		deleg.Extra = append(deleg.Extra, rr)
@@ -143,7 +143,7 @@ func scrubAnswer(resp *dns.Msg, q dns.Question, zone string) *dns.Msg {
 	m.Rcode = resp.Rcode
 	cur := q.Name
 	seen := map[string]bool{}
-	for !seen[cur] && dns.IsSubDomain(zone, cur) {
+	for !seen[cur] && isSubDomain(zone, cur) {
 		seen[cur] = true
 		next := ""
 		var cname dns.RR
@@ -177,7 +177,7 @@ func scrubAnswer(resp *dns.Msg, q dns.Question, zone string) *dns.Msg {
 		}
 		cur = next
 	}
-	if !dns.IsSubDomain(zone, cur) {
+	if !isSubDomain(zone, cur) {
 		// The chain left the zone: whatever this server said about the
 		// target (even NXDOMAIN) is not its to say. resolve goes on from cur.
 		m.Rcode = dns.RcodeSuccess

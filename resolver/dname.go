@@ -19,7 +19,7 @@ func coveringDNAME(rrs []dns.RR, name, zone string) *dns.DNAME {
 	var best *dns.DNAME
 	for _, rr := range rrs {
 		d, ok := rr.(*dns.DNAME)
-		if !ok || strings.EqualFold(d.Hdr.Name, name) || !dns.IsSubDomain(d.Hdr.Name, name) || !dns.IsSubDomain(zone, d.Hdr.Name) {
+		if !ok || strings.EqualFold(d.Hdr.Name, name) || !isSubDomain(d.Hdr.Name, name) || !isSubDomain(zone, d.Hdr.Name) {
 			continue
 		}
 		if best == nil || dns.CountLabel(d.Hdr.Name) > dns.CountLabel(best.Hdr.Name) {

@@ -306,7 +306,7 @@ func (r *Resolver) ask(ctx context.Context, ns nsSet, q dns.Question, b budget, 
 	looked := 0
 	gluelessLimit := false
 	for _, n := range glueless {
-		if dns.IsSubDomain(ns.zone, n) {
+		if isSubDomain(ns.zone, n) {
 			// In-zone name server without glue: resolving it would need
 			// this very zone. A broken delegation; skip it.
 			errs = append(errs, fmt.Errorf("name server %s has no glue", n))

@@ -79,7 +79,7 @@ func minimisedName(qname, base string, step int) string {
 	if base == "." {
 		have = 0
 	}
-	if !dns.IsSubDomain(base, qname) || total-have <= 1 {
+	if !isSubDomain(base, qname) || total-have <= 1 {
 		return qname
 	}
 	left := total - have

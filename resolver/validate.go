@@ -160,7 +160,7 @@ func keepDNSSEC(resp, m *dns.Msg, zone string) {
 	hasSOA := findSOA(m.Ns) != nil
 	for _, rr := range resp.Ns {
 		h := rr.Header()
-		if !dns.IsSubDomain(zone, h.Name) {
+		if !isSubDomain(zone, h.Name) {
 			continue
 		}
 		switch rr := rr.(type) {
@@ -268,7 +268,7 @@ func (r *Resolver) validateMsg(ctx context.Context, m *dns.Msg, q dns.Question, 
 			continue // synthesised from a DNAME: the DNAME's signature is what counts
 		}
 		signer := s.signerOf(zone)
-		if !dns.IsSubDomain(zone, signer) || !dns.IsSubDomain(signer, owner) {
+		if !isSubDomain(zone, signer) || !isSubDomain(signer, owner) {
 			return dnssec.Bogus, "", &Error{Code: dns.ExtendedErrorCodeDNSBogus, Text: fmt.Sprintf("%s signed by %s, outside zone %s", owner, signer, zone)}
 		}
 		zk, err := r.keysFor(ctx, signer, b)
@@ -365,7 +365,7 @@ func denialSigner(m *dns.Msg, zone string) string {
 // of m.
 func (r *Resolver) denialKeys(ctx context.Context, m *dns.Msg, zone string, b budget) (dnssec.Status, zoneKeys, error) {
 	signer := denialSigner(m, zone)
-	if !dns.IsSubDomain(zone, signer) {
+	if !isSubDomain(zone, signer) {
 		return dnssec.Bogus, zoneKeys{}, &Error{Code: dns.ExtendedErrorCodeDNSBogus, Text: fmt.Sprintf("denial signed by %s, outside zone %s", signer, zone)}
 	}
 	zk, err := r.keysFor(ctx, signer, b)
@@ -560,7 +560,7 @@ func (r *Resolver) dsFor(ctx context.Context, zone string, b budget, now time.Ti
 	if parent == "" {
 		parent = r.closestCut(dns.Question{Name: zone, Qtype: dns.TypeDS, Qclass: dns.ClassINET}).zone
 	}
-	if parent == zone || !dns.IsSubDomain(parent, zone) {
+	if parent == zone || !isSubDomain(parent, zone) {
 		return zoneKeys{status: dnssec.Bogus, err: &Error{Code: dns.ExtendedErrorCodeDNSBogus, Text: fmt.Sprintf("DS of %s signed by %s", zone, parent)}}, dsResult{}, nil
 	}
 	pk, err := r.keysFor(ctx, parent, b)
@@ -615,7 +615,7 @@ func (r *Resolver) synthesise(q dns.Question, b budget) (*dns.Msg, bool) {
 	}
 	// A zone cut known below the denial's zone: its records say nothing
 	// about names there.
-	if cut := r.closestCut(q).zone; !dns.IsSubDomain(cut, zone) {
+	if cut := r.closestCut(q).zone; !isSubDomain(cut, zone) {
 		return nil, false
 	}
 	syn, used := r.val.v.Synthesize(q.Name, q.Qtype, zone, denial, b.val)
