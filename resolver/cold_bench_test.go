@@ -138,8 +138,8 @@ func (n *coldNet) leafLoop(c *net.UDPConn) {
 func coldResolver(tb testing.TB, n *coldNet) *Resolver {
 	tb.Helper()
 	r, err := New(Config{
-		RootHints:       []netip.Addr{n.root},
-		UpstreamPort:    n.port,
+		RootHints:    []netip.Addr{n.root},
+		UpstreamPort: n.port,
 		// Generous: on a loaded machine (or under -memprofilerate=1) a
 		// query may wait long for the CPU, and a timeout is not the
 		// subject here.
