@@ -156,32 +156,52 @@ func recvOnce(t *testing.T, c *net.UDPConn, b *mmsgBatch) int {
 
 // TestUDPBatchSkipsBadDatagrams puts a datagram too long for the read
 // buffer and one shorter than a DNS header between two cached queries in
-// one batch: both queries are answered, the two others dropped.
+// one batch: both queries are answered, the two others dropped. The
+// answers go back to the raw sockaddrs the queries came from, over IPv4,
+// IPv6 and a dual-stack socket's IPv4-mapped addresses.
 func TestUDPBatchSkipsBadDatagrams(t *testing.T) {
-	r := cachedResolver(t)
-	srv, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, network, listen, dial string
+	}{
+		{"IPv4", "udp4", "127.0.0.1:0", "127.0.0.1"},
+		{"IPv6", "udp6", "[::1]:0", "::1"},
+		{"dual-stack socket, IPv4 client", "udp", "[::]:0", "127.0.0.1"},
 	}
-	defer srv.Close()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.listen)))
+			if err != nil {
+				t.Skipf("no %s socket here: %v", tc.network, err)
+			}
+			defer srv.Close()
+			to := netip.AddrPortFrom(netip.MustParseAddr(tc.dial), srv.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+			testBatchSkips(t, srv, to)
+		})
+	}
+}
+
+func testBatchSkips(t *testing.T, srv *net.UDPConn, to netip.AddrPort) {
+	r := cachedResolver(t)
 	srv.SetReadBuffer(1 << 20)
-	cli, err := net.DialUDP("udp4", nil, srv.LocalAddr().(*net.UDPAddr))
+	cli, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(to))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
 
-	q := func(id uint16) []byte {
+	q := func(id uint16, rd bool) []byte {
 		m := new(dns.Msg)
 		m.SetQuestion("www.example.com.", dns.TypeA)
 		m.Id = id
+		m.RecursionDesired = rd
 		w, _ := m.Pack()
 		return w
 	}
 	// A query padded past udpReadSize: the kernel truncates it and sets
 	// MSG_TRUNC. Padded with zeros it would otherwise parse.
-	long := append(q(2), make([]byte, udpReadSize+100)...)
-	for _, d := range [][]byte{q(1), long, {0xab, 0xcd, 0x01}, q(4)} {
+	long := append(q(2, true), make([]byte, udpReadSize+100)...)
+	// RD=0 is not the fast path's: the last query goes to the workers.
+	for _, d := range [][]byte{q(1, true), long, {0xab, 0xcd, 0x01}, q(4, true), q(5, false)} {
 		if _, err := cli.Write(d); err != nil {
 			t.Fatal(err)
 		}
@@ -192,11 +212,11 @@ func TestUDPBatchSkipsBadDatagrams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// All four were sent before this read, so one recvmmsg returns them
+	// All five were sent before this read, so one recvmmsg returns them
 	// together; a loop would not prove they shared a batch.
 	n := recvOnce(t, srv, rd.in)
-	if n != 4 {
-		t.Fatalf("one recvmmsg got %d datagrams, want 4", n)
+	if n != 5 {
+		t.Fatalf("one recvmmsg got %d datagrams, want 5", n)
 	}
 	if !rd.in.truncated(1) {
 		t.Fatal("the long datagram was not marked MSG_TRUNC")
@@ -223,8 +243,17 @@ func TestUDPBatchSkipsBadDatagrams(t *testing.T) {
 	if len(ids) != 2 || ids[0] != 1 || ids[1] != 4 {
 		t.Errorf("answered IDs %v, want [1 4]", ids)
 	}
-	if len(s.queue) != 0 {
-		t.Errorf("%d datagrams went to the workers, want none", len(s.queue))
+	if len(s.queue) != 1 {
+		t.Fatalf("%d datagrams went to the workers, want 1", len(s.queue))
+	}
+	// The worker answers to a net.UDPAddr made from the sockaddr.
+	j := <-s.queue
+	want := cli.LocalAddr().(*net.UDPAddr).AddrPort()
+	if got := j.to.(*net.UDPAddr).AddrPort(); got.Addr().Unmap() != want.Addr() || got.Port() != want.Port() {
+		t.Errorf("worker job to %v, want %v", got, want)
+	}
+	if j.client != want.Addr() || binary.BigEndian.Uint16(j.wire) != 5 {
+		t.Errorf("worker job from %v, ID %d; want %v, 5", j.client, binary.BigEndian.Uint16(j.wire), want.Addr())
 	}
 }
 
