@@ -40,14 +40,19 @@ func TestNodeLifecycle(t *testing.T) {
 	l.startNode(2)
 	sawWarming := false
 	for {
+		// The route first, then the state: a route seen at BIRD must have
+		// been announced by a node that is announcing by the time we ask
+		// it. (In the other order the node can turn announcing and its
+		// route arrive between the two reads, a false alarm seen once.)
+		routed := l.paths(v4)["n1"]
 		st, err := l.status(1)
-		if err == nil && st.State != control.StateAnnouncing && l.paths(v4)["n1"] {
+		if err == nil && st.State != control.StateAnnouncing && routed {
 			t.Fatalf("BIRD has n1's route while n1 is %s (%s): announced before rise passed", st.State, st.Reason)
 		}
 		if err == nil && st.State == control.StateWarming {
 			sawWarming = true
 		}
-		if l.paths(v4)["n1"] {
+		if routed {
 			break
 		}
 		if time.Since(start) > 30*time.Second {
