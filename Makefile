@@ -45,6 +45,8 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# A 32-bit build catches constants that overflow int (math.MaxUint32 once did).
+	GOARCH=386 $(GO) build -o /dev/null ./...
 	shellcheck -x scripts/*.sh scripts/bench/*.sh scripts/lib/*.sh .ci/run
 	@bad=$$(git ls-files -s -- 'scripts/*.sh' 'scripts/**/*.sh' .ci/run | awk '$$1 != "100755" {print $$4}'); \
 	  if [ -n "$$bad" ]; then echo "not executable in git (git update-index --chmod=+x): $$bad"; exit 1; fi

@@ -116,7 +116,7 @@ func newCache(cfg cacheConfig, now func() time.Time) (*cache, error) {
 	c.c, err = otter.New(&otter.Options[cacheKey, *entry]{
 		MaximumWeight: uint64(cfg.maxBytes),
 		Weigher: func(k cacheKey, e *entry) uint32 {
-			return uint32(min(len(e.wire)+len(k.name)+entryOverhead, math.MaxUint32))
+			return uint32(min(uint64(len(e.wire)+len(k.name)+entryOverhead), math.MaxUint32))
 		},
 		// otter drops an entry only once it is past serve-stale too; get
 		// decides whether it is still fresh.

@@ -543,7 +543,7 @@ latency_stats() {
 		{ s[n++] = $1 }
 		END {
 			if (n == 0) { print "- - 0 0"; exit }
-			printf "%.1f %.1f %d %d\n", s[int((n - 1) * 0.5)] * 1000, s[int((n - 1) * 0.99)] * 1000, n - lost, lost + 0
+			printf "%.2f %.2f %d %d\n", s[int((n - 1) * 0.5)] * 1000, s[int((n - 1) * 0.99)] * 1000, n - lost, lost + 0
 		}'
 }
 
