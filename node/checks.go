@@ -7,11 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
 	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/resolver"
 )
 
 // The degrading checks: each de-prefers the node's routes instead of
@@ -40,43 +39,26 @@ func (c *counterDelta) delta(now map[string]float64) (map[string]float64, bool) 
 	return d, primed
 }
 
-// sumMetric adds up every sample of the named counter or histogram family,
-// split by one label's value ("" = all in one bucket). For a histogram it
-// returns the observation sum and count under "sum" and "count".
-func sumMetric(reg prometheus.Gatherer, name, label string) (map[string]float64, error) {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return nil, fmt.Errorf("gather metrics: %w", err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				out[labelValue(m, label)] += m.GetCounter().GetValue()
-			case m.Histogram != nil:
-				out["sum"] += m.GetHistogram().GetSampleSum()
-				out["count"] += float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-		return out, nil
-	}
-	return out, nil
+// The checks read the resolver's running totals (resolver.Counters), not
+// the Prometheus registry: a gather of every series three times a second
+// allocated megabytes and delayed answers in bursts once a second. The
+// totals count the same events as anycastd_queries_total,
+// anycastd_upstream_rtt_seconds and anycastd_dnssec_bogus_total, and are
+// shaped here as the sums the verdicts judge.
+
+// rcodeSums: client answers by response code (SERVFAIL and the rest).
+func rcodeSums(c resolver.Counters) map[string]float64 {
+	return map[string]float64{"SERVFAIL": float64(c.Servfails), "other": float64(c.Answers - c.Servfails)}
 }
 
-func labelValue(m *dto.Metric, label string) string {
-	if label == "" {
-		return ""
-	}
-	for _, lp := range m.GetLabel() {
-		if lp.GetName() == label {
-			return lp.GetValue()
-		}
-	}
-	return ""
+// rttSums: the upstream round-trip times' sum (seconds) and count.
+func rttSums(c resolver.Counters) map[string]float64 {
+	return map[string]float64{"sum": c.UpstreamRTT.Seconds(), "count": float64(c.UpstreamAnswers)}
+}
+
+// bogusSums: bogus answers by EDE code (7 expired, 8 not yet valid, the rest).
+func bogusSums(c resolver.Counters) map[string]float64 {
+	return map[string]float64{"7": float64(c.BogusExpired), "8": float64(c.BogusNotYet), "other": float64(c.Bogus - c.BogusExpired - c.BogusNotYet)}
 }
 
 // degradingChecks builds the enabled degrading checks.
@@ -90,21 +72,13 @@ func (n *Node) degradingChecks() []health.Check {
 	if dg.ServfailRatio > 0 {
 		var cd counterDelta
 		cs = append(cs, mk("servfail ratio", func(context.Context) error {
-			now, err := sumMetric(n.reg, "anycastd_queries_total", "rcode")
-			if err != nil {
-				return err
-			}
-			return servfailVerdict(cd.delta(now))(dg.ServfailRatio, dg.ServfailMin)
+			return servfailVerdict(cd.delta(rcodeSums(n.resolver.Counters())))(dg.ServfailRatio, dg.ServfailMin)
 		}))
 	}
 	if dg.UpstreamLatency > 0 {
 		var cd counterDelta
 		cs = append(cs, mk("upstream latency", func(context.Context) error {
-			now, err := sumMetric(n.reg, "anycastd_upstream_rtt_seconds", "")
-			if err != nil {
-				return err
-			}
-			return latencyVerdict(cd.delta(now))(dg.UpstreamLatency)
+			return latencyVerdict(cd.delta(rttSums(n.resolver.Counters())))(dg.UpstreamLatency)
 		}))
 	}
 	if dg.ColdCacheEntries > 0 {

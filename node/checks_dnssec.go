@@ -53,11 +53,7 @@ func (n *Node) dnssecChecks() []health.Check {
 	if dg.Clock {
 		var cd counterDelta
 		cs = append(cs, mk("dnssec signature time", func(context.Context) error {
-			now, err := sumMetric(n.reg, "anycastd_dnssec_bogus_total", "ede")
-			if err != nil {
-				return err
-			}
-			return signatureTimeVerdict(cd.delta(now))
+			return signatureTimeVerdict(cd.delta(bogusSums(n.resolver.Counters())))
 		}))
 	}
 	return cs

@@ -5,36 +5,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+
+	"github.com/anycastd/anycastd/resolver"
 )
 
-func TestServfailRatioFromMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	q := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "anycastd_queries_total"}, []string{"proto", "qtype", "rcode"})
-	reg.MustRegister(q)
+// TestServfailRatioFromCounters: the servfail check judges the interval
+// since its last probe from the resolver's running totals.
+func TestServfailRatioFromCounters(t *testing.T) {
+	var c resolver.Counters
 	var cd counterDelta
-	probe := func() error {
-		now, err := sumMetric(reg, "anycastd_queries_total", "rcode")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return servfailVerdict(cd.delta(now))(0.5, 20)
-	}
+	probe := func() error { return servfailVerdict(cd.delta(rcodeSums(c)))(0.5, 20) }
 	if err := probe(); err != nil {
 		t.Fatalf("first probe has no interval to judge, got %v", err)
 	}
-	q.WithLabelValues("udp", "A", "NOERROR").Add(100)
-	q.WithLabelValues("udp", "A", "SERVFAIL").Add(10)
+	c.Answers, c.Servfails = 110, 10
 	if err := probe(); err != nil {
 		t.Errorf("9%% SERVFAIL flagged: %v", err)
 	}
-	q.WithLabelValues("tcp", "AAAA", "SERVFAIL").Add(30)
-	q.WithLabelValues("udp", "A", "NOERROR").Add(10)
+	c.Answers, c.Servfails = 150, 40 // +40 answers, 30 of them SERVFAIL
 	if err := probe(); err == nil || !strings.Contains(err.Error(), "75% of 40 answers") {
 		t.Errorf("75%% SERVFAIL: got %v", err)
 	}
-	q.WithLabelValues("udp", "A", "SERVFAIL").Add(5)
+	c.Answers, c.Servfails = 155, 45
 	if err := probe(); err != nil {
 		t.Errorf("5 answers are too few to judge, got %v", err)
 	}
@@ -62,33 +55,40 @@ func TestClockVerdict(t *testing.T) {
 	}
 }
 
-func TestUpstreamLatencyFromMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "anycastd_upstream_rtt_seconds"})
-	reg.MustRegister(h)
+func TestUpstreamLatencyFromCounters(t *testing.T) {
+	var c resolver.Counters
 	var cd counterDelta
-	probe := func() error {
-		now, err := sumMetric(reg, "anycastd_upstream_rtt_seconds", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return latencyVerdict(cd.delta(now))(300 * time.Millisecond)
-	}
+	probe := func() error { return latencyVerdict(cd.delta(rttSums(c)))(300 * time.Millisecond) }
 	probe()
-	for i := 0; i < 10; i++ {
-		h.Observe(0.02)
-	}
+	c.UpstreamAnswers, c.UpstreamRTT = 10, 200*time.Millisecond
 	if err := probe(); err != nil {
 		t.Errorf("20ms mean flagged: %v", err)
 	}
-	for i := 0; i < 10; i++ {
-		h.Observe(0.9)
-	}
+	c.UpstreamAnswers, c.UpstreamRTT = 20, c.UpstreamRTT+9*time.Second
 	if err := probe(); err == nil || !strings.Contains(err.Error(), "900ms") {
 		t.Errorf("900ms mean: got %v", err)
 	}
-	h.Observe(5)
+	c.UpstreamAnswers, c.UpstreamRTT = 21, c.UpstreamRTT+5*time.Second
 	if err := probe(); err != nil {
 		t.Errorf("one slow answer is too few to judge, got %v", err)
+	}
+}
+
+// TestSignatureTimeFromCounters: expired and not-yet-valid bogus answers
+// reach the clock verdict from the resolver's totals.
+func TestSignatureTimeFromCounters(t *testing.T) {
+	var c resolver.Counters
+	var cd counterDelta
+	probe := func() error { return signatureTimeVerdict(cd.delta(bogusSums(c))) }
+	if err := probe(); err != nil {
+		t.Fatalf("first probe: %v", err)
+	}
+	c.Bogus, c.BogusExpired, c.BogusNotYet = 30, 20, 5
+	if err := probe(); err == nil || !strings.Contains(err.Error(), "25 of 30 bogus answers") || !strings.Contains(err.Error(), "20 expired, 5 not yet valid") {
+		t.Errorf("25 of 30 on signature times: got %v", err)
+	}
+	c.Bogus = 60 // 30 more, none on times
+	if err := probe(); err != nil {
+		t.Errorf("no signature-time failures in the interval: %v", err)
 	}
 }

@@ -32,6 +32,7 @@ type Resolver struct {
 	now     func() time.Time
 
 	answered atomic.Uint64 // client queries answered, for QueryCount
+	counters counters      // for the node's health checks (counters.go)
 	ready    chan struct{} // closed once Run has bound every listener
 
 	// mu guards what follows.
@@ -74,6 +75,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Resolver, er
 	if err != nil {
 		return nil, err
 	}
+	r.up.cnt = &r.counters
 	r.cookies = newCookies(cfg.CookieSecret)
 	if r.val, err = newValidation(cfg.DNSSEC, reg); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ func (r *Resolver) count(proto string, req, resp *dns.Msg) {
 		qtype = req.Question[0].Qtype
 	}
 	r.m.queries.WithLabelValues(proto, qtypeLabel(qtype), rcodeLabel(resp.Rcode)).Inc()
+	r.counters.answer(resp.Rcode)
 }
 
 // addrOf returns the IP of a client's net.Addr, unmapped; the zero Addr if

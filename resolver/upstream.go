@@ -52,6 +52,7 @@ type upstream struct {
 	mismatched        *prometheus.CounterVec // reason
 	mismatchedGarbage prometheus.Counter     // mismatched{reason="garbage"}, looked up once
 	rtt               prometheus.Histogram   // time to a matching answer
+	cnt               *counters              // the resolver's, for the health checks; nil in some tests
 }
 
 // newUpstream builds the upstream of a resolver with cfg (defaults
@@ -374,6 +375,7 @@ func (u *upstream) exchangeUDP(ctx context.Context, addr netip.AddrPort, q dns.Q
 			rtt := time.Since(start)
 			u.inf.observe(addr.Addr(), rtt, edns)
 			u.rtt.Observe(rtt.Seconds())
+			u.observed(rtt)
 			u.ck.learnCookie(addr.Addr(), resp.IsEdns0())
 			restoreCase(resp, sent.Name)
 			return resp, nil
@@ -419,7 +421,9 @@ func (u *upstream) exchangeTCP(ctx context.Context, addr netip.AddrPort, q dns.Q
 			u.mismatched.WithLabelValues(reason).Inc()
 			continue
 		}
-		u.rtt.Observe(time.Since(start).Seconds())
+		rtt := time.Since(start)
+		u.rtt.Observe(rtt.Seconds())
+		u.observed(rtt)
 		u.ck.learnCookie(addr.Addr(), resp.IsEdns0())
 		restoreCase(resp, q.Name)
 		return resp, nil
@@ -499,4 +503,11 @@ func unrandomise(name, sent string) string {
 		}
 	}
 	return name
+}
+
+// observed adds one timed answer to the health checks' counters.
+func (u *upstream) observed(rtt time.Duration) {
+	if u.cnt != nil {
+		u.cnt.upstream(rtt)
+	}
 }

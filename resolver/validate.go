@@ -119,6 +119,7 @@ func (r *Resolver) countBogus(err error) {
 		code = "other"
 	}
 	r.val.bogus.WithLabelValues(code).Inc()
+	r.counters.bogusAnswer(code)
 }
 
 // setDO asks for DNSSEC records (RFC 3225) when the query's budget says
