@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,12 +54,23 @@ func (n *Node) tlsChecks() []health.Check {
 			continue
 		}
 		target := netip.AddrPortFrom(a, t.port)
-		cs = append(cs, mk("canary "+t.proto+" "+a.String(), func(ctx context.Context) error {
+		c := mk("canary "+t.proto+" "+a.String(), func(ctx context.Context) error {
 			n.canaryQueries.Add(1)
 			return n.encrypted.Canary(ctx, t.proto, target, hc.CanaryName, qtype)
-		}))
+		})
+		c.Interval = tlsCanaryInterval(hc)
+		cs = append(cs, c)
 	}
 	return cs
+}
+
+// tlsCanaryInterval is how often each TLS canary runs: a full handshake on
+// a new connection costs enough CPU that doing it every health interval
+// showed in the node's own answer latency, so it has its own, longer
+// interval (health.degrading.tls_canary_interval), never shorter than the
+// health interval.
+func tlsCanaryInterval(hc HealthConfig) time.Duration {
+	return max(hc.Interval, hc.Degrading.TLSCanaryInterval)
 }
 
 // reloadOnSIGHUP reloads the certificate on every SIGHUP until ctx ends.
