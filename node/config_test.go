@@ -198,7 +198,7 @@ func TestDefaults(t *testing.T) {
 			RiseJitter: 2 * time.Second,
 		},
 		Health: HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS",
-			Degrading: DegradingConfig{ServfailRatio: 0.5, ServfailMin: 20, UpstreamLatency: time.Second, Clock: true}},
+			Degrading: DegradingConfig{ServfailRatio: 0.5, ServfailMin: 20, UpstreamLatency: time.Second, Clock: true, TLSCanaryInterval: 10 * time.Second}},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:9253"},
 		Drain:   DrainConfig{LameDuck: 5 * time.Second, Timeout: 30 * time.Second, MinQPS: 5, IdleAfter: time.Second},
 		Log:     LogConfig{Level: "info", Format: "text"},

@@ -206,8 +206,11 @@ func addClientAddrs(t *testing.T, l *lab, clients []netip.Addr) {
 
 // queryFromClients sends, from each client address in c1, one query over
 // UDP and one over TCP to the service address of its family. Sockets are
-// made on a thread moved into c1's namespace; the thread dies with the
-// goroutine, never returning to the test's namespace.
+// made on a thread moved into c1's namespace and moved back before the
+// thread is released. (It used to stay in c1 and die with the goroutine;
+// but the runtime cannot end its main thread, which then stayed in c1, so
+// `lab.sh down` listed the test binary among c1's processes and sent it
+// SIGTERM: "signal: terminated" at the end of the run, now and then.)
 func queryFromClients(t *testing.T, l *lab, clients []netip.Addr) int {
 	t.Helper()
 	type result struct {
@@ -216,7 +219,13 @@ func queryFromClients(t *testing.T, l *lab, clients []netip.Addr) int {
 	}
 	done := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			done <- result{err: err}
+			return // still locked: the thread exits with us
+		}
+		defer orig.Close()
 		f, err := os.Open("/run/netns/" + l.ns("c1"))
 		if err != nil {
 			done <- result{err: err}
@@ -227,6 +236,13 @@ func queryFromClients(t *testing.T, l *lab, clients []netip.Addr) int {
 			done <- result{err: fmt.Errorf("setns c1: %w", err)}
 			return
 		}
+		// Back to the test's namespace before the thread is released; if
+		// that fails it stays locked and exits with the goroutine.
+		defer func() {
+			if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+		}()
 		names := []string{"www.example.com.", "a.b.c.d.example.com.", "example.com.", "nope.example.com."}
 		n := 0
 		for i, a := range clients {
