@@ -46,8 +46,10 @@ func TestColdResolveAllocs(t *testing.T) {
 	resolve() // first use of the pools and the infra entry
 	before := n.queries.Load()
 	allocs := testing.AllocsPerRun(100, resolve)
-	if got := n.queries.Load() - before; got != 101 {
-		t.Fatalf("leaf got %d queries for 101 names, want one each", got)
+	// One query each; a loaded machine (CI) may cost a retry or two after
+	// a timeout, which AllocsPerRun then averages in.
+	if got := n.queries.Load() - before; got < 101 || got > 104 {
+		t.Fatalf("leaf got %d queries for 101 names, want one each (up to 3 retries)", got)
 	}
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
