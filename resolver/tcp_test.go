@@ -178,21 +178,7 @@ func (c *heldConn) Write(b []byte) (int, error) {
 // its own TLS record, as dnsperf does, all in one segment: the answers must
 // still go out in a write or two, not one per record.
 func TestDoTPipelinedRecords(t *testing.T) {
-	r, _ := streamResolver(t, Config{})
-	pki := newTestPKI(t)
-	certFile, keyFile := filepath.Join(pki.dir, "cert.pem"), filepath.Join(pki.dir, "key.pem")
-	pki.issue(t, certFile, keyFile, time.Hour)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStreamServer(streamConfig{
-		proto: protoDoT, idle: 10 * time.Second, inFlight: maxTCPInFlight, maxConns: 10,
-		tls:              &tls.Config{Certificates: []tls.Certificate{cert}},
-		handshakeTimeout: 5 * time.Second,
-		answer:           func(wire []byte, client netip.Addr) []byte { return r.answerWire(wire, client, protoDoT, true) },
-		fast:             streamFast(r, protoDoT, true, nil),
-	}, listenLoopback(t), r.log)
+	s, pki := dotStreamServer(t)
 	raw, server, done := streamPair(t, s)
 	hc := &heldConn{Conn: raw}
 	client := tls.Client(hc, &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"})
@@ -486,25 +472,33 @@ func benchStream(b *testing.B, c net.Conn) {
 	}
 }
 
-// BenchmarkDoTServerCached is BenchmarkTCPServerCached over TLS: the
-// stream server with a handshake, padding on, and the TLS record work on
-// both ends.
-func BenchmarkDoTServerCached(b *testing.B) {
-	r, _ := streamResolver(b, Config{})
-	pki := newTestPKI(b)
+// dotStreamServer is a DoT stream server (fast path and padding on) over
+// a resolver with a cached www.example.com, with a certificate from a fresh
+// test PKI; it is not serving yet.
+func dotStreamServer(tb testing.TB) (*streamServer, *testPKI) {
+	tb.Helper()
+	r, _ := streamResolver(tb, Config{})
+	pki := newTestPKI(tb)
 	certFile, keyFile := filepath.Join(pki.dir, "cert.pem"), filepath.Join(pki.dir, "key.pem")
-	pki.issue(b, certFile, keyFile, time.Hour)
+	pki.issue(tb, certFile, keyFile, time.Hour)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	s := newStreamServer(streamConfig{
+	return newStreamServer(streamConfig{
 		proto: protoDoT, idle: 10 * time.Second, inFlight: maxTCPInFlight, maxConns: 10,
 		tls:              &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"dot"}},
 		handshakeTimeout: 5 * time.Second,
 		answer:           func(wire []byte, client netip.Addr) []byte { return r.answerWire(wire, client, protoDoT, true) },
 		fast:             streamFast(r, protoDoT, true, nil),
-	}, listenLoopback(b), r.log)
+	}, listenLoopback(tb), r.log), pki
+}
+
+// BenchmarkDoTServerCached is BenchmarkTCPServerCached over TLS: the
+// stream server with a handshake, padding on, and the TLS record work on
+// both ends.
+func BenchmarkDoTServerCached(b *testing.B) {
+	s, pki := dotStreamServer(b)
 	go s.serve()
 	defer s.shutdown(b.Context())
 	c, err := tls.Dial("tcp", s.ln.Addr().String(), &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", NextProtos: []string{"dot"}})
