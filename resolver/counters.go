@@ -6,7 +6,7 @@ import (
 )
 
 // Counters are running totals the node's health checks read every
-// interval. They count the same events as the Prometheus metrics named on
+// interval (Answers is also QueryCount, the drain's query rate). They count the same events as the Prometheus metrics named on
 // each field, but reading them is a few atomic loads: gathering the
 // registry for them instead (thousands of series: every transport, query
 // type and response code) allocated megabytes and took the CPU for

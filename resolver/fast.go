@@ -375,7 +375,6 @@ func (r *Resolver) fastAnswer(fp *fastPath, wire, out []byte, client netip.Addr,
 	if r.cache.prefetchDue(e) {
 		r.prefetch(dns.Question{Name: strings.Clone(k.name), Qtype: q.qtype, Qclass: dns.ClassINET}, e)
 	}
-	r.answered.Add(1)
 	r.counters.answer(int(w.rcode))
 	if c, ok := fp.counters[uint32(q.qtype)<<8|uint32(w.rcode)]; ok {
 		c.Inc()

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -31,8 +30,7 @@ type Resolver struct {
 	shed    *shedding   // overload limits (shed.go)
 	now     func() time.Time
 
-	answered atomic.Uint64 // client queries answered, for QueryCount
-	counters counters      // for the node's health checks (counters.go)
+	counters counters      // answers, upstream RTT, bogus: QueryCount and the health checks (counters.go)
 	ready    chan struct{} // closed once Run has bound every listener
 
 	// mu guards what follows.
@@ -124,7 +122,7 @@ func (r *Resolver) flight(ctx context.Context, q dns.Question) <-chan singleflig
 
 // QueryCount returns how many client queries the listeners have answered,
 // so the node can watch traffic taper while draining.
-func (r *Resolver) QueryCount() uint64 { return r.answered.Load() }
+func (r *Resolver) QueryCount() uint64 { return r.counters.answers.Load() }
 
 // Ready is closed once Run has bound every listener.
 func (r *Resolver) Ready() <-chan struct{} { return r.ready }
