@@ -15,11 +15,15 @@ const (
 	DefaultKeepalive = 3 * time.Second
 	DefaultPort      = 179
 
-	// connectRetry is short so a session comes back quickly after the
-	// upstream router restarts; GoBGP's own default is two minutes. GoBGP
-	// waits a random 1-2x this between attempts and gives each dial
-	// connectRetry-1s, so 3s means a try every 3-6s with a 2s dial timeout.
-	connectRetry = 3 * time.Second
+	// connectRetry and idleHold bring a session back within 2 s of a
+	// reset (GoBGP's defaults: 120 s and 5 s, about 7 s in all). After a
+	// reset GoBGP idles for idleHold, tries the first connect after a
+	// random 0-0.5 s (third_party/gobgp AP-04), then every 1-2x
+	// connectRetry with a dial timeout of max(connectRetry-1s, 1s). A
+	// router that keeps sending bad input is bounded by the fault policy
+	// (faults.go), not by slow reconnects.
+	connectRetry = 1 * time.Second
+	idleHold     = 1 * time.Second
 
 	// maxPrepend bounds Route.Prepend: more copies than this only make
 	// the path look broken to other networks and do not de-prefer further.
@@ -41,6 +45,16 @@ type Config struct {
 	// IP and port ("127.0.0.1:50051", "[::1]:50051"): the API has no
 	// authentication. Only read methods are served (see api.go).
 	APIListen string
+	// Keep lists the prefixes whose routes are kept in each peer's
+	// Adj-RIB-In (exact match, the service prefixes); every other route
+	// a router sends is dropped on receipt, so a full table costs parse
+	// time, not memory. Nil keeps everything.
+	Keep []netip.Prefix
+	// Faults bounds how often a peer's bad input may reset its session.
+	Faults FaultPolicy
+	// StateFile, when set, persists peers disabled by the fault policy
+	// across restarts (the node uses <state_dir>/bgp-faults.json).
+	StateFile string
 }
 
 // Peer is one BGP neighbour.
@@ -110,6 +124,14 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("peers[%d]: duplicate address %v", i, p.Address))
 		}
 		seen[p.Address] = true
+	}
+	if err := c.Faults.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for i, p := range c.Keep {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("keep[%d]: invalid prefix", i))
+		}
 	}
 	if c.APIListen != "" {
 		if err := validateAPIListen(c.APIListen); err != nil {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
@@ -39,12 +40,21 @@ type PeerStatus struct {
 	Received   int // paths in Adj-RIB-In
 	Accepted   int // of those, accepted by import policy
 	Advertised int // paths sent to the peer
+	// DisabledUntil is set while the fault policy keeps the peer
+	// disabled (see faults.go), with the reason.
+	DisabledUntil  time.Time
+	DisabledReason string
 }
 
 // Speaker announces routes over BGP. Its zero value is not usable; use New.
 type Speaker struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	faults *faults
+	// testInput, when set by a test, is called for every received route
+	// inside GoBGP's receive path; a panic there stands in for a decoder
+	// bug (the fault policy test).
+	testInput func(peer string)
 
 	mu sync.Mutex // guards what follows
 	// running is true between the start and the end of Run.
@@ -78,6 +88,7 @@ func New(cfg Config, log *slog.Logger) *Speaker {
 		log:       log,
 		desired:   map[netip.Prefix]Route{},
 		announced: map[netip.Prefix]announcedRoute{},
+		faults:    newFaults(cfg.Faults, cfg.StateFile),
 	}
 }
 
@@ -102,7 +113,20 @@ func (s *Speaker) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 
-	opts := []server.ServerOption{server.LoggerOption(newLogAdapter(s.log))}
+	if err := s.faults.load(); err != nil {
+		s.log.Error("bgp fault state not loaded; starting with every peer enabled", "err", err)
+	}
+	opts := []server.ServerOption{
+		server.LoggerOption(newLogAdapter(s.log)),
+		server.InputEventHookOption(s.faults.observe),
+		// RFC 7606: an attribute error withdraws the UPDATE's routes (or
+		// drops the attribute) instead of resetting the session, which
+		// would also withdraw everything we announce to that router.
+		server.RevisedErrorHandlingOption(),
+	}
+	if filter := s.adjInFilter(); filter != nil {
+		opts = append(opts, server.AdjInFilterOption(filter))
+	}
 	if s.cfg.APIListen != "" {
 		apiOpts, err := apiServerOptions(s.cfg.APIListen)
 		if err != nil {
@@ -144,14 +168,28 @@ func (s *Speaker) Run(ctx context.Context) error {
 
 	var addErr error
 	for _, p := range s.cfg.Peers {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)}); err != nil {
+		ap := apiPeer(p)
+		d, off := s.faults.disabledState(p.Address)
+		ap.Conf.AdminDown = off
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: ap}); err != nil {
 			addErr = fmt.Errorf("add peer %v: %w", p.Address, err)
 			break
+		}
+		if off {
+			s.log.Error("bgp peer added disabled by the fault policy", "peer", p.Address, "asn", p.ASN,
+				"until", d.Until.Format(time.RFC3339), "reason", d.Reason)
+			continue
 		}
 		s.log.Info("bgp peer added", "peer", p.Address, "asn", p.ASN)
 	}
 	if addErr == nil {
+		faultsDone := make(chan struct{})
+		go func() {
+			defer close(faultsDone)
+			s.runFaults(ctx, srv)
+		}()
 		<-ctx.Done()
+		<-faultsDone
 	}
 
 	s.mu.Lock()
@@ -231,9 +269,10 @@ func apiPeer(p Peer) *api.Peer {
 			AuthPassword:    p.Password,
 		},
 		Timers: &api.Timers{Config: &api.TimersConfig{
-			ConnectRetry:      uint64(connectRetry / time.Second),
-			HoldTime:          uint64(hold / time.Second),
-			KeepaliveInterval: uint64(keepalive / time.Second),
+			ConnectRetry:           uint64(connectRetry / time.Second),
+			HoldTime:               uint64(hold / time.Second),
+			KeepaliveInterval:      uint64(keepalive / time.Second),
+			IdleHoldTimeAfterReset: uint64(idleHold / time.Second),
 		}},
 		Transport: &api.Transport{RemotePort: uint32(p.port())},
 		// Only the family of the session's own address: that is what
@@ -360,13 +399,35 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 	}
 	var out []PeerStatus
 	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-		out = append(out, peerStatus(p))
+		st := peerStatus(p)
+		if d, off := s.faults.disabledState(st.Address); off {
+			st.DisabledUntil, st.DisabledReason = d.Until, d.Reason
+		}
+		out = append(out, st)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}
 	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Address.Compare(b.Address) })
 	return out, nil
+}
+
+// MalformedCounts reports, per peer and action, how often a peer's input
+// was not usable as sent (RFC 7606 handling, session resets, recovered
+// panics). Counters live as long as the Speaker, across runs.
+func (s *Speaker) MalformedCounts() []MalformedCount { return s.faults.counters() }
+
+// adjInFilter is the Adj-RIB-In filter for GoBGP: Config.Keep, and the
+// test hook.
+func (s *Speaker) adjInFilter() func(string, bgp.AddrPrefixInterface) bool {
+	keep := keepFilter(s.cfg.Keep)
+	if s.testInput == nil {
+		return keep
+	}
+	return func(peer string, nlri bgp.AddrPrefixInterface) bool {
+		s.testInput(peer)
+		return keep == nil || keep(peer, nlri)
+	}
 }
 
 func peerStatus(p *api.Peer) PeerStatus {

@@ -193,6 +193,7 @@ type fsm struct {
 	gracefulRestartTimer *time.Timer
 	twoByteAsTrans       bool
 	marshallingOptions   *bgp.MarshallingOption
+	hooks                *inputHooks // anycastd patch AP-05
 	notification         chan *bgp.BGPMessage
 	logger               log.Logger
 }
@@ -462,6 +463,11 @@ func (h *fsmHandler) idle(ctx context.Context) (bgp.FSMState, *fsmStateReason) {
 						"Key":      fsm.pConf.State.NeighborAddress,
 						"Duration": fsm.idleHoldTime})
 				fsm.idleHoldTime = holdtimeIdle
+				if t := fsm.pConf.Timers.Config.IdleHoldTimeAfterReset; t > 0 {
+					// anycastd patch AP-04: the configured idle hold time, not a
+					// fixed 5 s, so a session comes back within 2 s of a reset.
+					fsm.idleHoldTime = t
+				}
 				fsm.lock.Unlock()
 				return bgp.BGP_FSM_ACTIVE, newfsmStateReason(fsmIdleTimerExpired, nil, nil)
 			} else {
@@ -525,9 +531,16 @@ func (h *fsmHandler) connectLoop(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 
 	tick := minConnectRetryInterval
+	first := true
 	for {
 		r := rand.New(rand.NewSource(time.Now().UnixNano()))
 		timer := time.NewTimer(time.Duration(r.Intn(tick*1000)+tick*1000) * time.Millisecond)
+		if first {
+			// anycastd patch AP-04: the first attempt after the idle hold
+			// time waits 0-0.5 s, not 1-2 s (jitter stays; RFC 4271 8.2.1.1).
+			timer.Reset(time.Duration(r.Intn(500)) * time.Millisecond)
+			first = false
+		}
 		select {
 		case <-ctx.Done():
 			fsm.logger.Debug("stop connect loop",
@@ -912,7 +925,7 @@ func (h *fsmHandler) afiSafiDisable(rf bgp.RouteFamily) string {
 }
 
 func (h *fsmHandler) handlingError(m *bgp.BGPMessage, e error, useRevisedError bool) bgp.ErrorHandling {
-	// anycastd patch: ParseBGPBody returns a nil message (for example for an
+	// anycastd patch AP-01: ParseBGPBody returns a nil message (for example for an
 	// unknown message type); v3.37.0 dereferenced it and crashed the process.
 	if m == nil {
 		return bgp.ERROR_HANDLING_SESSION_RESET
@@ -921,10 +934,16 @@ func (h *fsmHandler) handlingError(m *bgp.BGPMessage, e error, useRevisedError b
 	var handling bgp.ErrorHandling
 	if m.Header.Type == bgp.BGP_MSG_UPDATE && useRevisedError {
 		factor, ok := e.(*bgp.MessageError)
-		if !ok {
+		if !ok { // anycastd patch AP-02: not every error here is a *MessageError
 			return bgp.ERROR_HANDLING_SESSION_RESET
 		}
 		handling = factor.ErrorHandling
+		if a, ok := errorAction(handling); ok && a != InputSessionReset { // anycastd patch AP-05
+			h.fsm.lock.RLock()
+			peer := h.fsm.pConf.State.NeighborAddress
+			h.fsm.lock.RUnlock()
+			h.fsm.hooks.report(peer, a, e, nil)
+		}
 		switch handling {
 		case bgp.ERROR_HANDLING_ATTRIBUTE_DISCARD:
 			h.fsm.lock.RLock()
@@ -974,7 +993,8 @@ func (h *fsmHandler) handlingError(m *bgp.BGPMessage, e error, useRevisedError b
 	return handling
 }
 
-func (h *fsmHandler) recvMessageWithError() (*fsmMsg, error) {
+// anycastd patch AP-06: wrapped by recvMessageWithError in anycastd.go.
+func (h *fsmHandler) recvMessageWithErrorUnbounded() (*fsmMsg, error) {
 	sendToStateReasonCh := func(typ fsmStateReasonType, notif *bgp.BGPMessage) {
 		// probably doesn't happen but be cautious
 		select {
@@ -991,6 +1011,9 @@ func (h *fsmHandler) recvMessageWithError() (*fsmMsg, error) {
 
 	hd := &bgp.BGPHeader{}
 	err = hd.DecodeFromBytes(headerBuf)
+	if err == nil {
+		err = checkHeaderLength(hd) // anycastd patch AP-08
+	}
 	if err != nil {
 		h.fsm.bgpMessageStateUpdate(0, true)
 		h.fsm.lock.RLock()
@@ -1021,6 +1044,9 @@ func (h *fsmHandler) recvMessageWithError() (*fsmMsg, error) {
 
 	h.fsm.lock.RLock()
 	useRevisedError := h.fsm.pConf.ErrorHandling.Config.TreatAsWithdraw
+	if h.fsm.hooks != nil && h.fsm.hooks.revisedErrors {
+		useRevisedError = true // anycastd patch AP-09: the v3 API cannot set it per peer
+	}
 	options := h.fsm.marshallingOptions
 	h.fsm.lock.RUnlock()
 
@@ -1065,6 +1091,13 @@ func (h *fsmHandler) recvMessageWithError() (*fsmMsg, error) {
 
 		if establishedState {
 			switch m.Header.Type {
+			case bgp.BGP_MSG_OPEN:
+				// anycastd patch AP-03: an OPEN in Established is an FSM
+				// error (RFC 4271 8.2.2, RFC 6608); v3.37.0 passed it to
+				// the server loop as an UPDATE, which panicked.
+				err = bgp.NewMessageError(bgp.BGP_ERROR_FSM_ERROR, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_ESTABLISHED_STATE, nil, "OPEN received in Established state")
+				fmsg.MsgData = err
+				return fmsg, err
 			case bgp.BGP_MSG_ROUTE_REFRESH:
 				fmsg.MsgType = fsmMsgRouteRefresh
 			case bgp.BGP_MSG_UPDATE:

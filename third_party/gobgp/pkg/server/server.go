@@ -157,10 +157,13 @@ func newTCPListener(logger log.Logger, address string, port uint32, bindToDev st
 }
 
 type options struct {
-	grpcAddress string
-	grpcOption  []grpc.ServerOption
-	logger      log.Logger
-	timingHook  FSMTimingHook
+	grpcAddress   string
+	grpcOption    []grpc.ServerOption
+	logger        log.Logger
+	timingHook    FSMTimingHook
+	inputHook     func(InputEvent)                                     // anycastd patch AP-05
+	adjInFilter   func(peer string, nlri bgp.AddrPrefixInterface) bool // anycastd patch AP-07
+	revisedErrors bool                                                 // anycastd patch AP-09
 }
 
 type ServerOption func(*options)
@@ -211,6 +214,7 @@ type BgpServer struct {
 	uuidMap      map[string]uuid.UUID
 	logger       log.Logger
 	timingHook   FSMTimingHook
+	inputHooks   *inputHooks // anycastd patch AP-05
 }
 
 func NewBgpServer(opt ...ServerOption) *BgpServer {
@@ -237,6 +241,7 @@ func NewBgpServer(opt ...ServerOption) *BgpServer {
 		roaTable:     roaTable,
 		logger:       logger,
 		timingHook:   opts.timingHook,
+		inputHooks:   &inputHooks{event: opts.inputHook, adjInFilter: opts.adjInFilter, revisedErrors: opts.revisedErrors}, // anycastd patch AP-05, AP-09
 	}
 	s.bmpManager = newBmpClientManager(s)
 	s.mrtManager = newMrtManager(s)
@@ -393,6 +398,9 @@ func (s *BgpServer) passConnToPeer(conn *net.TCPConn) {
 			rib = s.rsRib
 		}
 		peer := newDynamicPeer(&s.bgpConfig.Global, remoteAddr, pg.Conf, rib, s.policy, s.logger)
+		if peer != nil {
+			peer.fsm.hooks = s.inputHooks // anycastd patch AP-05
+		}
 		if peer == nil {
 			s.logger.Info("Can't create new Dynamic Peer",
 				log.Fields{
@@ -492,7 +500,7 @@ func (s *BgpServer) Serve() {
 					"Key":   e.MsgSrc})
 			return
 		}
-		s.handleFSMMessage(peer, e)
+		s.handleFSMMessageRecovered(peer, e) // anycastd patch AP-06
 	}
 
 	for {
@@ -1825,6 +1833,11 @@ func (s *BgpServer) handleFSMMessage(peer *peer, e *fsmMsg) {
 			beforeUptime := e.timestamp.Unix() < peer.fsm.pConf.Timers.State.Uptime
 			peer.fsm.lock.RUnlock()
 			if notEstablished || beforeUptime {
+				return
+			}
+			if m.Header.Type != bgp.BGP_MSG_UPDATE {
+				// anycastd patch AP-03: only an UPDATE reaches handleUpdate,
+				// whatever the fsm let through.
 				return
 			}
 			pathList, eor, notification := peer.handleUpdate(e)
@@ -3279,6 +3292,7 @@ func (s *BgpServer) addNeighbor(c *oc.Neighbor) error {
 		rib = s.rsRib
 	}
 	peer := newPeer(&s.bgpConfig.Global, c, rib, s.policy, s.logger)
+	peer.fsm.hooks = s.inputHooks // anycastd patch AP-05
 	s.addIncoming(peer.fsm.incomingCh)
 	s.policy.SetPeerPolicy(peer.ID(), c.ApplyPolicy)
 	s.neighborMap[addr] = peer
