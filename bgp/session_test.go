@@ -16,8 +16,8 @@ import (
 
 // routerSession is what a scripted router saw in one session.
 type routerSession struct {
-	up       time.Time     // handshake completed
-	closed   time.Time     // the speaker closed the connection (zero: still open at the end)
+	up       time.Time // handshake completed
+	closed   time.Time // the speaker closed the connection (zero: still open at the end)
 	notified *bgp.BGPNotification
 }
 

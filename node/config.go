@@ -98,6 +98,15 @@ type BGPConfig struct {
 	Damping    DampingConfig    `json:"damping"`
 	RiseJitter time.Duration    `json:"rise_jitter"`
 	APIListen  string           `json:"api_listen"` // GoBGP gRPC API, loopback only; "" off
+	Faults     FaultsConfig     `json:"faults"`     // what a router's bad input may cost (docs/bgp.md)
+}
+
+// FaultsConfig is the policy for a peer whose input keeps resetting its
+// session: after Limit faults within Window it is disabled for HoldDown.
+type FaultsConfig struct {
+	Limit    int           `json:"limit"` // 0: never disable
+	Window   time.Duration `json:"window"`
+	HoldDown time.Duration `json:"hold_down"`
 }
 
 // PeerConfig is one BGP neighbour.
@@ -355,6 +364,13 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				{"damping", d.damping(&c.BGP.Damping)},
 				{"rise_jitter", d.duration(&c.BGP.RiseJitter)},
 				{"api_listen", d.str(&c.BGP.APIListen)},
+				{"faults", func(n *yaml.Node, p string) {
+					d.mapping(n, p, fields{
+						{"limit", intField(d, &c.BGP.Faults.Limit, 0, 1000)},
+						{"window", d.duration(&c.BGP.Faults.Window)},
+						{"hold_down", d.duration(&c.BGP.Faults.HoldDown)},
+					})
+				}},
 			})
 		}},
 		{"health", func(n *yaml.Node, p string) {

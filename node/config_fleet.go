@@ -78,6 +78,7 @@ func defaultBGP() BGPConfig {
 			MaxAnnounces: p.Damping.MaxAnnounces, Window: p.Damping.Window,
 		},
 		RiseJitter: p.RiseJitter,
+		Faults:     FaultsConfig{Limit: bgp.DefaultFaultLimit, Window: bgp.DefaultFaultWindow, HoldDown: bgp.DefaultFaultHoldDown},
 	}
 }
 
@@ -235,6 +236,8 @@ func (c *Config) fleetProblems(add adder) {
 		}
 	}
 	between(add, "bgp.rise_jitter", c.BGP.RiseJitter, 0, time.Minute)
+	between(add, "bgp.faults.window", c.BGP.Faults.Window, time.Second, 24*time.Hour)
+	between(add, "bgp.faults.hold_down", c.BGP.Faults.HoldDown, time.Second, 7*24*time.Hour)
 	if c.BGP.APIListen != "" {
 		ap, err := netip.ParseAddrPort(c.BGP.APIListen)
 		if err != nil || !ap.Addr().IsLoopback() {

@@ -196,6 +196,7 @@ func TestDefaults(t *testing.T) {
 			},
 			Damping:    DampingConfig{Enabled: true, HalfLife: time.Minute, Suppress: 2000, Reuse: 750, MaxAnnounces: 4, Window: time.Minute},
 			RiseJitter: 2 * time.Second,
+			Faults:     FaultsConfig{Limit: 3, Window: 10 * time.Minute, HoldDown: 30 * time.Minute},
 		},
 		Health: HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2, CanaryName: ".", CanaryType: "NS",
 			Degrading: DegradingConfig{ServfailRatio: 0.5, ServfailMin: 20, UpstreamLatency: time.Second, Clock: true, TLSCanaryInterval: 10 * time.Second}},

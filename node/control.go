@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
@@ -154,11 +155,23 @@ func (n *Node) status(ctx context.Context) (*control.Status, error) {
 	if err != nil {
 		n.log.Warn("status: list bgp peers", "err", err)
 	}
+	malformed := map[netip.Addr]map[string]uint64{}
+	for _, c := range n.speaker.MalformedCounts() {
+		if malformed[c.Peer] == nil {
+			malformed[c.Peer] = map[string]uint64{}
+		}
+		malformed[c.Peer][c.Action] = c.Count
+	}
 	for _, p := range peers {
-		st.Peers = append(st.Peers, control.Peer{
+		cp := control.Peer{
 			Address: p.Address.String(), ASN: p.ASN, State: p.State,
 			UptimeSecs: int64(p.Uptime / time.Second), Received: p.Received, Advertised: p.Advertised,
-		})
+			DisabledReason: p.DisabledReason, Malformed: malformed[p.Address],
+		}
+		if !p.DisabledUntil.IsZero() {
+			cp.DisabledUntil = &p.DisabledUntil
+		}
+		st.Peers = append(st.Peers, cp)
 	}
 	for _, c := range n.monitor.Snapshot() {
 		st.Checks = append(st.Checks, control.Check{

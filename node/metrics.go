@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/anycastd/anycastd/bgp"
 	"github.com/anycastd/anycastd/internal/control"
 	"github.com/anycastd/anycastd/resolver"
 )
@@ -34,6 +35,8 @@ type nodeMetrics struct {
 	flaps      *prometheus.Desc
 	qps        *prometheus.Desc
 	preference *prometheus.Desc
+	malformed  *prometheus.Desc
+	disabled   *prometheus.Desc
 
 	mu         sync.Mutex // mu guards what follows
 	announcedS map[netip.Addr]pref
@@ -52,6 +55,8 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 		flaps:      prometheus.NewDesc("anycastd_health_withdrawals_total", "Health-driven withdrawals since start.", nil, nil),
 		qps:        prometheus.NewDesc("anycastd_client_qps", "Client queries per second over the last second, canaries excluded.", nil, nil),
 		preference: prometheus.NewDesc("anycastd_route_preference", "1 for the attribute set a service prefix is announced with.", []string{"prefix", "preference"}, nil),
+		malformed:  prometheus.NewDesc("anycastd_bgp_malformed_total", "Messages from the peer not used as sent, by what was done: treat_as_withdraw, attribute_discard, afisafi_disable, session_reset, panic (recovered).", []string{"peer", "action"}, nil),
+		disabled:   prometheus.NewDesc("anycastd_bgp_peer_disabled", "1 while the peer is disabled because its input kept resetting the session (bgp.faults).", []string{"peer"}, nil),
 	}
 }
 
@@ -62,7 +67,7 @@ func (m *nodeMetrics) setAnnounced(a map[netip.Addr]pref) {
 }
 
 func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.state, m.announced, m.peerUp, m.checkUp, m.drain, m.guarded, m.penalty, m.flaps, m.qps, m.preference} {
+	for _, d := range []*prometheus.Desc{m.state, m.announced, m.peerUp, m.checkUp, m.drain, m.guarded, m.penalty, m.flaps, m.qps, m.preference, m.malformed, m.disabled} {
 		ch <- d
 	}
 }
@@ -98,11 +103,25 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.preference, prometheus.GaugeValue, b2f(ok && p == level), hostPrefix(a).String(), level.String())
 		}
 	}
+	counts := map[netip.Addr]map[string]uint64{}
+	for _, c := range m.n.speaker.MalformedCounts() {
+		if counts[c.Peer] == nil {
+			counts[c.Peer] = map[string]uint64{}
+		}
+		counts[c.Peer][c.Action] = c.Count
+	}
 	if peers, err := m.n.speaker.Peers(ctx); err == nil {
 		for _, p := range peers {
+			// Every action of every peer, zeros included, so that rate()
+			// sees the first malformed message.
+			for _, a := range []string{bgp.ActionTreatAsWithdraw, bgp.ActionAttributeDiscard, bgp.ActionAfiSafiDisable, bgp.ActionSessionReset, bgp.ActionPanic} {
+				ch <- prometheus.MustNewConstMetric(m.malformed, prometheus.CounterValue, float64(counts[p.Address][a]), p.Address.String(), a)
+			}
 			ch <- prometheus.MustNewConstMetric(m.peerUp, prometheus.GaugeValue, b2f(p.State == "established"), p.Address.String())
+			ch <- prometheus.MustNewConstMetric(m.disabled, prometheus.GaugeValue, b2f(!p.DisabledUntil.IsZero()), p.Address.String())
 		}
 	}
+
 	for _, c := range m.n.monitor.Snapshot() {
 		ch <- prometheus.MustNewConstMetric(m.checkUp, prometheus.GaugeValue, b2f(c.Known && c.Healthy), c.Name, levelName(c.Level))
 	}

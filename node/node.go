@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -132,7 +133,20 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("encrypted dns: %w", err)
 	}
 
-	bc := bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, ListenPort: cfg.BGP.ListenPort, APIListen: cfg.BGP.APIListen}
+	bc := bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, ListenPort: cfg.BGP.ListenPort, APIListen: cfg.BGP.APIListen,
+		Faults:    bgp.FaultPolicy{Limit: cfg.BGP.Faults.Limit, Window: cfg.BGP.Faults.Window, HoldDown: cfg.BGP.Faults.HoldDown},
+		StateFile: filepath.Join(cfg.Node.StateDir, "bgp-faults.json"),
+		// Only other announcers of our own service prefixes matter
+		// (OtherAnnouncers); a router sending a full table costs parse
+		// time, not memory.
+		Keep: []netip.Prefix{},
+	}
+	if bc.Faults.Limit == 0 {
+		bc.Faults.Limit = -1 // config 0: never disable
+	}
+	for _, a := range cfg.Service.Addresses {
+		bc.Keep = append(bc.Keep, hostPrefix(a))
+	}
 	for _, p := range cfg.BGP.Peers {
 		bc.Peers = append(bc.Peers, bgp.Peer{
 			Address: p.Address, ASN: p.ASN, LocalAddress: p.LocalAddress, Port: p.Port,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -117,6 +119,17 @@ func printStatus(w io.Writer, st *control.Status, now time.Time) {
 			up = "up " + (time.Duration(p.UptimeSecs) * time.Second).String()
 		}
 		fmt.Fprintf(tw, "  %s\tAS%d\t%s\t%s\tadvertised %d\treceived %d\n", p.Address, p.ASN, p.State, up, p.Advertised, p.Received)
+		if p.DisabledUntil != nil {
+			fmt.Fprintf(tw, "    DISABLED until %s (in %s): %s\n", p.DisabledUntil.UTC().Format(time.RFC3339),
+				p.DisabledUntil.Sub(now).Round(time.Second), p.DisabledReason)
+		}
+		if len(p.Malformed) > 0 {
+			var parts []string
+			for _, a := range slices.Sorted(maps.Keys(p.Malformed)) {
+				parts = append(parts, fmt.Sprintf("%s %d", a, p.Malformed[a]))
+			}
+			fmt.Fprintf(tw, "    malformed input: %s\n", strings.Join(parts, ", "))
+		}
 	}
 	tw.Flush()
 

@@ -17,6 +17,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func TestStatusGolden(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	disabledUntil := now.Add(25 * time.Minute)
 	st := &control.Status{
 		Node: "n1", Version: "test", State: control.StateAnnouncing, Reason: "all checks healthy",
 		Since: now.Add(-90 * time.Second), Queries: 1234, QPS: 12.5,
@@ -39,6 +40,9 @@ func TestStatusGolden(t *testing.T) {
 		Peers: []control.Peer{
 			{Address: "198.18.1.1", ASN: 64496, State: "established", UptimeSecs: 80, Advertised: 1},
 			{Address: "fd00:53:1::1", ASN: 64496, State: "active"},
+			{Address: "198.18.2.1", ASN: 64497, State: "idle", DisabledUntil: &disabledUntil,
+				DisabledReason: "3 faults within 10m0s, last: session_reset: bad message length",
+				Malformed: map[string]uint64{"session_reset": 3, "treat_as_withdraw": 12}},
 		},
 		Checks: []control.Check{
 			{Name: "address 192.0.2.53", Level: "critical", Healthy: true, Known: true, LastRun: now.Add(-300 * time.Millisecond)},

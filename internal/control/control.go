@@ -98,6 +98,13 @@ type Peer struct {
 	UptimeSecs int64  `json:"uptime_seconds"`
 	Received   int    `json:"received"`
 	Advertised int    `json:"advertised"`
+	// DisabledUntil is set while the node keeps the peer disabled because
+	// its input kept resetting the session (bgp.faults), with the reason.
+	DisabledUntil  *time.Time `json:"disabled_until,omitempty"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	// Malformed counts, per action, messages from this peer that were not
+	// used as sent (treat_as_withdraw, attribute_discard, session_reset, panic).
+	Malformed map[string]uint64 `json:"malformed,omitempty"`
 }
 
 // Check is one health check's latest result.
