@@ -42,7 +42,7 @@ func TestStatusGolden(t *testing.T) {
 			{Address: "fd00:53:1::1", ASN: 64496, State: "active"},
 			{Address: "198.18.2.1", ASN: 64497, State: "idle", DisabledUntil: &disabledUntil,
 				DisabledReason: "3 faults within 10m0s, last: session_reset: bad message length",
-				Malformed: map[string]uint64{"session_reset": 3, "treat_as_withdraw": 12}},
+				Malformed:      map[string]uint64{"session_reset": 3, "treat_as_withdraw": 12}},
 		},
 		Checks: []control.Check{
 			{Name: "address 192.0.2.53", Level: "critical", Healthy: true, Known: true, LastRun: now.Add(-300 * time.Millisecond)},
