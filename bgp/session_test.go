@@ -473,3 +473,29 @@ func TestFaultPolicyHoldDownEnds(t *testing.T) {
 		return st.DisabledUntil.IsZero() && st.State == "established", fmt.Sprintf("%+v", st)
 	})
 }
+
+// TestFaultPolicyRealMessage: the same policy with a message that resets
+// the session without any panic (an OPEN in Established, resent on every
+// session): the peer is disabled after Limit resets, and the counters name
+// the action.
+func TestFaultPolicyRealMessage(t *testing.T) {
+	r := newScriptedRouter(t, "127.0.0.65", nil, sessOpenInEstablished)
+	s := New(Config{ASN: speakerASN, RouterID: netip.MustParseAddr("127.0.0.2"), Peers: []Peer{r.peer()},
+		Faults: FaultPolicy{Limit: 3, Window: time.Minute, HoldDown: time.Hour}}, testLogger(t))
+	runSpeaker(t, s)
+	for range 3 {
+		waitSessionEnd(t, r, 10*time.Second)
+	}
+	eventually(t, 5*time.Second, "peer disabled", func() (bool, string) {
+		st := peerState(t, s, r.addrPort().Addr())
+		return !st.DisabledUntil.IsZero(), fmt.Sprintf("%+v", st)
+	})
+	if got := malformed(s, r.addrPort().Addr(), ActionSessionReset); got != 3 {
+		t.Errorf("session_reset count %d, want 3", got)
+	}
+	before := r.accepted.Load()
+	time.Sleep(2500 * time.Millisecond)
+	if after := r.accepted.Load(); after != before {
+		t.Errorf("the disabled peer got %d new connections", after-before)
+	}
+}

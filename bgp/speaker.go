@@ -388,7 +388,8 @@ func (s *Speaker) server() *server.BgpServer {
 
 // Peers reports every configured peer. While Run is not running each one
 // is reported idle.
-func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
+func (s *Speaker) Peers(ctx context.Context) (_ []PeerStatus, err error) {
+	defer recoverAs(&err, "list peers")
 	srv := s.server()
 	if srv == nil {
 		out := make([]PeerStatus, 0, len(s.cfg.Peers))
@@ -398,7 +399,7 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 		return out, nil
 	}
 	var out []PeerStatus
-	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+	err = srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		st := peerStatus(p)
 		if d, off := s.faults.disabledState(st.Address); off {
 			st.DisabledUntil, st.DisabledReason = d.Until, d.Reason
@@ -458,7 +459,8 @@ func peerStatus(p *api.Peer) PeerStatus {
 // counted: they are our own route reflected back. A router that sends only
 // its best path shows nothing to the node whose path is best; routers that
 // send ADD-PATH show every other announcer (see docs/bgp.md).
-func (s *Speaker) OtherAnnouncers(ctx context.Context, prefix netip.Prefix) (int, error) {
+func (s *Speaker) OtherAnnouncers(ctx context.Context, prefix netip.Prefix) (_ int, err error) {
+	defer recoverAs(&err, "other announcers")
 	if !prefix.IsValid() {
 		return 0, fmt.Errorf("other announcers of %v: invalid prefix", prefix)
 	}
@@ -490,6 +492,15 @@ func (s *Speaker) OtherAnnouncers(ctx context.Context, prefix netip.Prefix) (int
 		}
 	}
 	return n, nil
+}
+
+// recoverAs turns a panic while GoBGP converts what a peer sent into API
+// form (which runs in the caller's goroutine) into an error for the caller:
+// the node then treats the answer as unknown instead of dying.
+func recoverAs(err *error, op string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: recovered panic in gobgp: %v", op, r)
+	}
 }
 
 func sortedPrefixes[V any](m map[netip.Prefix]V) []netip.Prefix {

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime/debug" // anycastd patch AP-06
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -308,6 +309,15 @@ type mgmtOp struct {
 }
 
 func (s *BgpServer) handleMGMTOp(op *mgmtOp) {
+	// anycastd patch AP-06: a panic in a management call (reading paths a
+	// peer sent, for one) becomes that call's error, not the process's end.
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("recovered panic in management operation", log.Fields{
+				"Topic": "Server", "Error": r, "Stack": string(debug.Stack())})
+			op.errCh <- fmt.Errorf("recovered panic: %v", r)
+		}
+	}()
 	if op.checkActive {
 		if err := s.active(); err != nil {
 			op.errCh <- err
