@@ -135,6 +135,16 @@ func (h *fsmHandler) recvMessageWithError() (fmsg *fsmMsg, err error) {
 		}
 		clear(fmsg.PathList[len(kept):])
 		fmsg.PathList = kept
+		// The message waits in an unbounded queue for the server loop;
+		// without its raw bytes (only BMP and watchers read them, and the
+		// embedding program uses neither) and decoded prefix lists it
+		// holds only the kept paths.
+		fmsg.payload = nil
+		if m, ok := fmsg.MsgData.(*bgp.BGPMessage); ok {
+			if u, ok := m.Body.(*bgp.BGPUpdate); ok {
+				u.NLRI, u.WithdrawnRoutes = nil, nil
+			}
+		}
 	}
 	return fmsg, err
 }
