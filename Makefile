@@ -26,6 +26,8 @@ deps:
 # root; CI runs as root), then a short run of each fuzz target.
 test: deps build lint
 	$(GO) test -count=1 -timeout 15m ./...
+	@# The patch tests that live beside the GoBGP code they test (AP-10, AP-23).
+	$(GO) test -count=1 github.com/osrg/gobgp/v3/internal/pkg/table
 	scripts/lab_test.sh --bin bin
 	$(MAKE) fuzz
 
@@ -48,6 +50,8 @@ lint:
 	@# A 32-bit build catches constants that overflow int (math.MaxUint32 once did).
 	GOARCH=386 $(GO) build -o /dev/null ./...
 	shellcheck -x scripts/*.sh scripts/bench/*.sh scripts/lib/*.sh .ci/run
+	@# Every hunk in third_party/gobgp names its advisory or bug and its test.
+	scripts/check_gobgp_patch.sh
 	@bad=$$(git ls-files -s -- 'scripts/*.sh' 'scripts/**/*.sh' .ci/run | awk '$$1 != "100755" {print $$4}'); \
 	  if [ -n "$$bad" ]; then echo "not executable in git (git update-index --chmod=+x): $$bad"; exit 1; fi
 

@@ -232,7 +232,111 @@ var (
 		[]byte{0xd0, 99, byte(4952 >> 8), byte(4952 & 0xff)}, make([]byte, 4952)), nlri24)
 	// An empty AS_PATH from an eBGP peer.
 	sessEmptyASPath = rawUpdate(nil, concat(attrOrigin, []byte{0x40, 2, 0}, attrNextHop), nlri24)
+	// An eBGP AS_PATH whose first AS (64497) is not the peer's (64496).
+	sessForeignFirstAS = rawUpdate(nil, concat(attrOrigin, []byte{0x40, 2, 6, 2, 1, 0, 0, 0xfb, 0xf1}, attrNextHop), nlri24)
 )
+
+// TestBackportPayloadsThroughSession sends every payload of the parser
+// backports (gobgp_patch_test.go, unit-tested there) through a real
+// session: none may panic, and each must end as the RFCs say, a session
+// reset with the given NOTIFICATION code or a session that stays up
+// without the route.
+func TestBackportPayloadsThroughSession(t *testing.T) {
+	// stays: the session stays up and the route is withdrawn or never
+	// stored; kept: the session stays up, the bad attribute is dropped
+	// (RFC 7606 attribute discard) and the route is kept without it.
+	const stays, kept = 0, 1
+	tests := []struct {
+		name       string
+		payload    []byte
+		wantNotify uint8
+	}{
+		{"AP-10 AS4_PATH before AS_PATH (4-octet session)", payloadAS4PathBeforeASPath, stays},
+		{"AP-11 MP_REACH without next-hop length", payloadMPReachNoNexthopLen, bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR},
+		{"AP-11 MP_REACH without SAFI", payloadMPReachNoSAFI, bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR},
+		{"AP-11 MP_UNREACH without SAFI", payloadMPUnreachNoSAFI, bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR},
+		{"AP-11 MP_REACH with zero-length next hop", payloadMPReachZeroNexthop, bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR},
+		{"AP-13 EVPN one-byte route", payloadEVPNOneByteRoute, stays},
+		{"AP-14 EVPN not negotiated", payloadEVPNNotNegotiated, kept},
+		{"AP-14 IPv6 MP_UNREACH not negotiated", payloadIPv6UnreachNotNegotiated, stays},
+		{"AP-15 UPDATE over 4096 bytes", payloadUpdateOver4096, bgp.BGP_ERROR_MESSAGE_HEADER_ERROR},
+		{"AP-16 empty AS_PATH", payloadEmptyASPath, stays},
+		{"AP-17 attribute past the total length", payloadAttrPastTotalLength, stays},
+		{"AP-17 withdrawn routes past their length", payloadWithdrawnPastLength, bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR},
+		{"AP-18 bad marker", payloadBadMarker, bgp.BGP_ERROR_MESSAGE_HEADER_ERROR},
+		{"AP-19 PREFIX_SID unknown sub-TLV", payloadPrefixSIDUnknownSubTLV, kept},
+		{"AP-19 PREFIX_SID empty service", payloadPrefixSIDEmptyService, kept},
+		{"AP-19 PREFIX_SID short info", payloadPrefixSIDShortInfo, kept},
+		{"AP-19 PREFIX_SID sub-sub-TLV length 0", payloadPrefixSIDSubSubTLVLen0, kept},
+		{"AP-21 TUNNEL_ENCAP empty binding SID", payloadTunnelEncapEmptyBSID, kept},
+		{"AP-21 TUNNEL_ENCAP empty path name", payloadTunnelEncapEmptyPathName, stays},
+		{"AP-21 TUNNEL_ENCAP empty weight", payloadTunnelEncapEmptyWeight, kept},
+		{"AP-21 TUNNEL_ENCAP truncated segment", payloadTunnelEncapTruncatedSegment, stays},
+		{"AP-22 NEXT_HOP without value", payloadNextHopNoValue, stays},
+	}
+	var (
+		peers   []Peer
+		routers []*scriptedRouter
+	)
+	for i, tc := range tests {
+		r := newScriptedRouter(t, fmt.Sprintf("127.0.1.%d", 10+i), nil, tc.payload)
+		routers = append(routers, r)
+		peers = append(peers, r.peer())
+	}
+	s := New(Config{ASN: speakerASN, RouterID: netip.MustParseAddr("127.0.0.2"), Peers: peers,
+		Faults: FaultPolicy{Limit: -1}}, testLogger(t))
+	ctx := runSpeaker(t, s)
+	for _, r := range routers {
+		waitUp(t, r, 10*time.Second)
+	}
+	time.Sleep(time.Second)
+	for i, tc := range tests {
+		r := routers[i]
+		var outcome string
+		select {
+		case sess := <-r.sessions:
+			if sess.notified == nil {
+				outcome = "closed without NOTIFICATION"
+			} else {
+				outcome = fmt.Sprintf("NOTIFICATION %d/%d", sess.notified.ErrorCode, sess.notified.ErrorSubcode)
+				if sess.notified.ErrorCode == tc.wantNotify {
+					outcome = ""
+				}
+			}
+		default:
+			st := peerState(t, s, r.addrPort().Addr())
+			switch {
+			case tc.wantNotify > kept:
+				outcome = "session stayed up"
+			case tc.wantNotify == stays && st.Received != 0:
+				outcome = fmt.Sprintf("stayed up but kept %d paths", st.Received)
+			case tc.wantNotify == kept && st.Received != 1:
+				outcome = fmt.Sprintf("stayed up but kept %d paths", st.Received)
+			}
+		}
+		if outcome != "" {
+			want := fmt.Sprintf("NOTIFICATION code %d", tc.wantNotify)
+			switch tc.wantNotify {
+			case stays:
+				want = "the session to stay up without the route"
+			case kept:
+				want = "the session to stay up with the route, without the bad attribute"
+			}
+			t.Errorf("%s: %s, want %s", tc.name, outcome, want)
+		}
+	}
+	for _, c := range s.MalformedCounts() {
+		if c.Action == ActionPanic {
+			t.Errorf("recovered panic from %v: the receive path still panics", c.Peer)
+		}
+	}
+	if err := s.Set(ctx, []Route{{Prefix: svc4}}); err != nil {
+		t.Fatalf("Set after hostile input: %v", err)
+	}
+	if _, err := s.OtherAnnouncers(ctx, svc4); err != nil {
+		t.Fatalf("OtherAnnouncers after hostile input: %v", err)
+	}
+}
 
 // TestHostileSessionMessages sends each message through a real session to a
 // running speaker and asserts both that the speaker survives and what the
@@ -263,6 +367,8 @@ func TestHostileSessionMessages(t *testing.T) {
 		{"OPEN in Established", nil, sessOpenInEstablished, bgp.BGP_ERROR_FSM_ERROR, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_ESTABLISHED_STATE, 0, ActionSessionReset},
 		{"UPDATE longer than 4096 bytes", nil, sessLongUpdate, bgp.BGP_ERROR_MESSAGE_HEADER_ERROR, bgp.BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, 0, ActionSessionReset},
 		{"empty AS_PATH from eBGP", nil, sessEmptyASPath, 0, 0, 0, ActionTreatAsWithdraw},
+		{"AS_PATH not starting with the peer's AS", nil, sessForeignFirstAS, 0, 0, 0, ActionTreatAsWithdraw},
+		{"KEEPALIVE of 20 bytes", nil, rawMessage(bgp.BGP_MSG_KEEPALIVE, []byte{0}), bgp.BGP_ERROR_MESSAGE_HEADER_ERROR, bgp.BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, 0, ActionSessionReset},
 	}
 	var (
 		peers   []Peer

@@ -192,3 +192,43 @@ func (s *BgpServer) handleFSMMessageRecovered(peer *peer, e *fsmMsg) {
 	}()
 	s.handleFSMMessage(peer, e)
 }
+
+// checkFirstAS applies RFC 4271 6.3 to an UPDATE from an eBGP peer (anycastd
+// patch AP-26): the leftmost AS of its AS_PATH must be the peer's AS, or the
+// AS_PATH is malformed, which RFC 7606 7.2 handles as treat-as-withdraw. An
+// UPDATE without AS_PATH (a pure withdrawal) or with an empty one is left to
+// ValidateUpdateMsg (AP-16).
+func checkFirstAS(fsm *fsm, u *bgp.BGPUpdate) (bool, error) {
+	fsm.lock.RLock()
+	peerAS := fsm.peerInfo.AS
+	fsm.lock.RUnlock()
+	for _, a := range u.PathAttributes {
+		p, ok := a.(*bgp.PathAttributeAsPath)
+		if !ok || len(p.Value) == 0 {
+			continue
+		}
+		seg := p.Value[0]
+		ases := seg.GetAS()
+		if len(ases) == 0 {
+			return true, nil
+		}
+		if seg.GetType() == bgp.BGP_ASPATH_ATTR_TYPE_SEQ && ases[0] == peerAS {
+			return true, nil
+		}
+		// In a session without 4-octet AS a peer AS above 65535 is AS_TRANS.
+		if seg.GetType() == bgp.BGP_ASPATH_ATTR_TYPE_SEQ && peerAS > 0xffff && ases[0] == bgp.AS_TRANS {
+			return true, nil
+		}
+		return false, bgp.NewMessageErrorWithErrorHandling(bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR,
+			bgp.BGP_ERROR_SUB_MALFORMED_AS_PATH, nil, bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW, nil,
+			fmt.Sprintf("AS_PATH starts with %s AS %d, not the peer's AS %d", segName(seg.GetType()), ases[0], peerAS))
+	}
+	return true, nil
+}
+
+func segName(t uint8) string {
+	if t == bgp.BGP_ASPATH_ATTR_TYPE_SEQ {
+		return "AS_SEQUENCE"
+	}
+	return fmt.Sprintf("a segment of type %d with", t)
+}

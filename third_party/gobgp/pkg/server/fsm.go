@@ -938,6 +938,13 @@ func (h *fsmHandler) handlingError(m *bgp.BGPMessage, e error, useRevisedError b
 			return bgp.ERROR_HANDLING_SESSION_RESET
 		}
 		handling = factor.ErrorHandling
+		if handling == bgp.ERROR_HANDLING_AFISAFI_DISABLE {
+			// anycastd patch AP-25: v3's AFI/SAFI disable keeps the peer's
+			// routes of that family and still applies the UPDATE; each of
+			// anycastd's sessions carries one family, so a session reset
+			// (the other choice RFC 7606 7.11 gives) is the honest one.
+			handling = bgp.ERROR_HANDLING_SESSION_RESET
+		}
 		if a, ok := errorAction(handling); ok && a != InputSessionReset { // anycastd patch AP-05
 			h.fsm.lock.RLock()
 			peer := h.fsm.pConf.State.NeighborAddress
@@ -1128,6 +1135,9 @@ func (h *fsmHandler) recvMessageWithErrorUnbounded() (*fsmMsg, error) {
 					allowLoopback = localAddr.IsLoopback() && peerAddr.IsLoopback()
 				}
 				ok, err := bgp.ValidateUpdateMsg(body, rfMap, isEBGP, isConfed, allowLoopback)
+				if ok && isEBGP && !isConfed {
+					ok, err = checkFirstAS(h.fsm, body) // anycastd patch AP-26
+				}
 				if !ok {
 					handling = h.handlingError(m, err, useRevisedError)
 				}
@@ -1407,12 +1417,16 @@ func (h *fsmHandler) opensent(ctx context.Context) (bgp.FSMState, *fsmStateReaso
 					fsm.peerInfo.ID = body.ID
 					fsm.capMap, fsm.rfMap = open2Cap(body, fsm.pConf)
 
+					// anycastd patch AP-24: MP_REACH/MP_UNREACH of a family not
+					// negotiated are discarded undecoded (RFC 4760 7), so the
+					// decoders of families we never use are out of reach.
+					allowed := make(map[bgp.RouteFamily]bool, len(fsm.rfMap))
+					for f := range fsm.rfMap {
+						allowed[f] = true
+					}
+					fsm.marshallingOptions = &bgp.MarshallingOption{AllowedFamilies: allowed}
 					if _, y := fsm.capMap[bgp.BGP_CAP_ADD_PATH]; y {
-						fsm.marshallingOptions = &bgp.MarshallingOption{
-							AddPath: fsm.rfMap,
-						}
-					} else {
-						fsm.marshallingOptions = nil
+						fsm.marshallingOptions.AddPath = fsm.rfMap
 					}
 
 					// calculate HoldTime

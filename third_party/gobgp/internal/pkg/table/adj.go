@@ -47,6 +47,9 @@ func (adj *AdjRib) Update(pathList []*Path) {
 		}
 		rf := path.GetRouteFamily()
 		t := adj.table[path.GetRouteFamily()]
+		if t == nil { // anycastd patch AP-23: a family with no table (GHSA-p3w2-64xm-833j, v4.5.0)
+			continue
+		}
 		d := t.getOrCreateDest(path.GetNlri(), 0)
 		var old *Path
 		idx := -1
@@ -105,6 +108,9 @@ func (adj *AdjRib) UpdateAdjRibOut(pathList []*Path) {
 			continue
 		}
 		t := adj.table[path.GetRouteFamily()]
+		if t == nil { // anycastd patch AP-23
+			continue
+		}
 		d := t.getOrCreateDest(path.GetNlri(), 0)
 		d.knownPathList = append(d.knownPathList, path)
 	}

@@ -110,6 +110,11 @@ func UpdatePathAttrs4ByteAs(logger log.Logger, msg *bgp.BGPUpdate) error {
 
 	if as4Attr != nil {
 		msg.PathAttributes = append(msg.PathAttributes[:as4AttrPos], msg.PathAttributes[as4AttrPos+1:]...)
+		// anycastd patch AP-10: removing an AS4_PATH that came before the
+		// AS_PATH shifts the AS_PATH down by one (GHSA-8rxh-r2p6-7f2q, v4.3.0 fix).
+		if as4AttrPos < asAttrPos {
+			asAttrPos--
+		}
 	}
 
 	if asAttr == nil || as4Attr == nil {

@@ -35,6 +35,41 @@ type MarshallingOption struct {
 	AddPath        map[RouteFamily]BGPAddPathMode
 	Attributes     map[BGPAttrType]bool
 	ImplicitPrefix AddrPrefixInterface
+	// anycastd patch AP-14: AllowedFamilies, when not nil, is the set of
+	// families negotiated on the session. MP_REACH_NLRI and MP_UNREACH_NLRI
+	// of any other family are not decoded but discarded (RFC 4760 section 7,
+	// RFC 7606 section 2) with an ERROR_HANDLING_ATTRIBUTE_DISCARD error.
+	// nil means every family is decoded, as before.
+	AllowedFamilies map[RouteFamily]bool
+	// anycastd patch AP-15: ExtendedMessage reports that the RFC 8654
+	// extended message capability was negotiated. Without it a header
+	// declaring more than BGP_MAX_MESSAGE_LENGTH octets is an error; with
+	// it UPDATE, NOTIFICATION and ROUTE-REFRESH may be up to
+	// BGP_MAX_EXTENDED_MESSAGE_LENGTH (OPEN and KEEPALIVE stay at 4096).
+	ExtendedMessage bool
+}
+
+// IsFamilyAllowed reports whether MP_REACH_NLRI/MP_UNREACH_NLRI of family f
+// are to be decoded (anycastd patch AP-14): true unless an option sets
+// AllowedFamilies and f is not in it.
+func IsFamilyAllowed(f RouteFamily, options []*MarshallingOption) bool {
+	for _, opt := range options {
+		if opt != nil && opt.AllowedFamilies != nil && !opt.AllowedFamilies[f] {
+			return false
+		}
+	}
+	return true
+}
+
+// IsExtendedMessage reports whether an option sets ExtendedMessage
+// (anycastd patch AP-15).
+func IsExtendedMessage(options []*MarshallingOption) bool {
+	for _, opt := range options {
+		if opt != nil && opt.ExtendedMessage {
+			return true
+		}
+	}
+	return false
 }
 
 // GetImplicitPrefix gets the implicit prefix associated with decoding/serialisation. This is used for
@@ -459,6 +494,9 @@ func (c *DefaultParameterCapability) Code() BGPCapabilityCode {
 }
 
 func (c *DefaultParameterCapability) DecodeFromBytes(data []byte) error {
+	if len(data) < 2 { // anycastd patch AP-12
+		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all OptionParameterCapability bytes available")
+	}
 	c.CapCode = BGPCapabilityCode(data[0])
 	c.CapLen = data[1]
 	if len(data) < 2+int(c.CapLen) {
@@ -467,7 +505,37 @@ func (c *DefaultParameterCapability) DecodeFromBytes(data []byte) error {
 	if c.CapLen > 0 {
 		c.CapValue = data[2 : 2+c.CapLen]
 	}
+	// anycastd patch AP-12: a known capability's value must have the length
+	// its type requires (GHSA-gjrg-jjr3-56cm). RFC 4271 6.2: a recognized
+	// but malformed optional parameter is an OPEN Message Error, subcode 0.
+	if !capLenOK(c.CapCode, int(c.CapLen)) {
+		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, 0, nil, fmt.Sprintf("capability %s has a value of bad length %d", c.CapCode, c.CapLen))
+	}
 	return nil
+}
+
+// capLenOK reports whether l is a valid value length for capability code
+// (anycastd patch AP-12); the decoders below rely on it.
+func capLenOK(code BGPCapabilityCode, l int) bool {
+	switch code {
+	case BGP_CAP_MULTIPROTOCOL, BGP_CAP_FOUR_OCTET_AS_NUMBER: // RFC 4760 8, RFC 6793 3
+		return l == 4
+	case BGP_CAP_ROUTE_REFRESH, BGP_CAP_ENHANCED_ROUTE_REFRESH, BGP_CAP_ROUTE_REFRESH_CISCO, 6: // RFC 2918 3, RFC 7313 3.1, RFC 8654 3 (6: extended message)
+		return l == 0
+	case BGP_CAP_EXTENDED_NEXTHOP: // RFC 8950 3
+		return l >= 6 && l%6 == 0
+	case BGP_CAP_GRACEFUL_RESTART: // RFC 4724 3
+		return l >= 2 && (l-2)%4 == 0
+	case BGP_CAP_ADD_PATH: // RFC 7911 4
+		return l >= 4 && l%4 == 0
+	case BGP_CAP_LONG_LIVED_GRACEFUL_RESTART: // RFC 9494 3
+		return l%7 == 0
+	case BGP_CAP_FQDN: // hostname length octet and domain name length octet at least
+		return l >= 2
+	case BGP_CAP_SOFT_VERSION: // length octet and 1 to 64 octets
+		return l >= 2 && l <= 65
+	}
+	return true
 }
 
 func (c *DefaultParameterCapability) Serialize() ([]byte, error) {
@@ -489,8 +557,10 @@ type CapMultiProtocol struct {
 }
 
 func (c *CapMultiProtocol) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: this capability's value only
 	if len(data) < 4 {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilityMultiProtocol bytes available")
 	}
@@ -581,8 +651,10 @@ type CapExtendedNexthop struct {
 }
 
 func (c *CapExtendedNexthop) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: this capability's value only
 	capLen := int(c.CapLen)
 	if capLen%6 != 0 || capLen < 6 || len(data) < capLen {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilityExtendedNexthop bytes available")
@@ -669,8 +741,10 @@ type CapGracefulRestart struct {
 }
 
 func (c *CapGracefulRestart) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: this capability's value only
 	if len(data) < 2 {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilityGracefulRestart bytes available")
 	}
@@ -746,8 +820,10 @@ type CapFourOctetASNumber struct {
 }
 
 func (c *CapFourOctetASNumber) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: not the next capability's bytes
 	if len(data) < 4 {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilityFourOctetASNumber bytes available")
 	}
@@ -833,8 +909,10 @@ type CapAddPath struct {
 }
 
 func (c *CapAddPath) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: this capability's value only
 	capLen := int(c.CapLen)
 	if capLen%4 != 0 || capLen < 4 || len(data) < capLen {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilityAddPath bytes available")
@@ -947,8 +1025,10 @@ type CapLongLivedGracefulRestart struct {
 }
 
 func (c *CapLongLivedGracefulRestart) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: this capability's value only
 
 	valueLen := int(c.CapLen)
 	if valueLen%7 != 0 || len(data) < valueLen {
@@ -1009,8 +1089,10 @@ type CapFQDN struct {
 }
 
 func (c *CapFQDN) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: this capability's value only
 	if len(data) < 2 {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilityFQDN bytes allowed")
 	}
@@ -1035,7 +1117,7 @@ func (c *CapFQDN) DecodeFromBytes(data []byte) error {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilityFQDN bytes allowed")
 	}
 	c.DomainNameLen = domainNameLen
-	c.DomainName = string(data[c.HostNameLen+2:])
+	c.DomainName = string(data[int(c.HostNameLen)+2 : int(c.HostNameLen)+2+int(domainNameLen)]) // anycastd patch AP-12 (v4.4.0)
 	return nil
 }
 
@@ -1088,8 +1170,10 @@ type CapSoftwareVersion struct {
 }
 
 func (c *CapSoftwareVersion) DecodeFromBytes(data []byte) error {
-	c.DefaultParameterCapability.DecodeFromBytes(data)
-	data = data[2:]
+	if err := c.DefaultParameterCapability.DecodeFromBytes(data); err != nil { // anycastd patch AP-12
+		return err
+	}
+	data = c.DefaultParameterCapability.CapValue // anycastd patch AP-12: this capability's value only
 	if len(data) < 2 {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "Not all CapabilitySoftwareVersion bytes allowed")
 	}
@@ -1098,7 +1182,7 @@ func (c *CapSoftwareVersion) DecodeFromBytes(data []byte) error {
 		return NewMessageError(BGP_ERROR_OPEN_MESSAGE_ERROR, BGP_ERROR_SUB_UNSUPPORTED_CAPABILITY, nil, "invalid length of software version capablity")
 	}
 	c.SoftwareVersionLen = softwareVersionLen
-	c.SoftwareVersion = string(data[1:c.SoftwareVersionLen])
+	c.SoftwareVersion = string(data[1 : 1+int(c.SoftwareVersionLen)]) // anycastd patch AP-12 (v4.4.0)
 	return nil
 }
 
@@ -1290,7 +1374,11 @@ func (msg *BGPOpen) DecodeFromBytes(data []byte, options ...*MarshallingOption) 
 			p := &OptionParameterCapability{}
 			p.ParamType = paramtype
 			p.ParamLen = paramlen
-			p.DecodeFromBytes(data[2 : 2+paramlen])
+			// anycastd patch AP-12: a malformed capability fails the OPEN
+			// instead of being dropped with the ones after it.
+			if err := p.DecodeFromBytes(data[2 : 2+paramlen]); err != nil {
+				return err
+			}
 			msg.OptParams = append(msg.OptParams, p)
 		} else {
 			p := &OptionParameterUnknown{}
@@ -2783,7 +2871,7 @@ func (er *EVPNMacIPAdvertisementRoute) DecodeFromBytes(data []byte) error {
 	er.MacAddress = net.HardwareAddr(data[1:7])
 	er.IPAddressLength = data[7]
 	data = data[8:]
-	if er.IPAddressLength == 32 || er.IPAddressLength == 128 {
+	if (er.IPAddressLength == 32 || er.IPAddressLength == 128) && len(data) >= int(er.IPAddressLength/8) { // anycastd patch AP-13
 		er.IPAddress = net.IP(data[0:((er.IPAddressLength) / 8)])
 	} else if er.IPAddressLength != 0 {
 		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, fmt.Sprintf("Invalid IP address length: %d", er.IPAddressLength))
@@ -2931,7 +3019,7 @@ func (er *EVPNMulticastEthernetTagRoute) DecodeFromBytes(data []byte) error {
 	er.ETag = binary.BigEndian.Uint32(data[0:4])
 	er.IPAddressLength = data[4]
 	data = data[5:]
-	if er.IPAddressLength == 32 || er.IPAddressLength == 128 {
+	if (er.IPAddressLength == 32 || er.IPAddressLength == 128) && len(data) >= int(er.IPAddressLength/8) { // anycastd patch AP-13
 		er.IPAddress = net.IP(data[:er.IPAddressLength/8])
 	} else {
 		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, fmt.Sprintf("Invalid IP address length: %d", er.IPAddressLength))
@@ -3030,7 +3118,7 @@ func (er *EVPNEthernetSegmentRoute) DecodeFromBytes(data []byte) error {
 	data = data[10:]
 	er.IPAddressLength = data[0]
 	data = data[1:]
-	if er.IPAddressLength == 32 || er.IPAddressLength == 128 {
+	if (er.IPAddressLength == 32 || er.IPAddressLength == 128) && len(data) >= int(er.IPAddressLength/8) { // anycastd patch AP-13
 		er.IPAddress = net.IP(data[:er.IPAddressLength/8])
 	} else {
 		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, fmt.Sprintf("Invalid IP address length: %d", er.IPAddressLength))
@@ -3374,6 +3462,16 @@ const (
 	EVPN_I_PMSI                             = 9
 )
 
+// evpnMinRouteLen is the length of the fixed part of each EVPN route type
+// that getEVPNRouteType decodes (anycastd patch AP-13, RFC 7432 7, RFC 9136 3).
+var evpnMinRouteLen = map[uint8]int{
+	EVPN_ROUTE_TYPE_ETHERNET_AUTO_DISCOVERY: 25, // RD(8) ESI(10) ETag(4) Label(3)
+	EVPN_ROUTE_TYPE_MAC_IP_ADVERTISEMENT:    33, // RD(8) ESI(10) ETag(4) MAC len(1) MAC(6) IP len(1) Label1(3)
+	EVPN_INCLUSIVE_MULTICAST_ETHERNET_TAG:   13, // RD(8) ETag(4) IP len(1)
+	EVPN_ETHERNET_SEGMENT_ROUTE:             19, // RD(8) ESI(10) IP len(1)
+	EVPN_IP_PREFIX:                          34, // RD(8) ESI(10) ETag(4) prefix len(1) prefix(4) GW(4) Label(3)
+}
+
 type EVPNNLRI struct {
 	PrefixDefault
 	RouteType     uint8
@@ -3401,6 +3499,11 @@ func (n *EVPNNLRI) DecodeFromBytes(data []byte, options ...*MarshallingOption) e
 	r, err := getEVPNRouteType(n.RouteType)
 	if err != nil {
 		return err
+	}
+	// anycastd patch AP-13: the route decoders read the fixed part of the
+	// route (RD first, in GetRouteDistinguisher) without checking its length.
+	if min := evpnMinRouteLen[n.RouteType]; int(n.Length) < min {
+		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, fmt.Sprintf("EVPN route type %d of length %d, shorter than %d", n.RouteType, n.Length, min))
 	}
 	n.RouteTypeData = r
 	return n.RouteTypeData.DecodeFromBytes(data[:n.Length])
@@ -11465,6 +11568,13 @@ type PathAttributeMpReachNLRI struct {
 	Value            []AddrPrefixInterface
 }
 
+// mpError is an MP_REACH_NLRI/MP_UNREACH_NLRI error with the given RFC 7606
+// handling (anycastd patch AP-11). It names the attribute, and
+// BGPUpdate.DecodeFromBytes keeps the handling of an error that does.
+func mpError(p PathAttributeInterface, handling ErrorHandling, subCode uint8, data []byte, msg string) error {
+	return NewMessageErrorWithErrorHandling(BGP_ERROR_UPDATE_MESSAGE_ERROR, subCode, data, handling, &p, msg)
+}
+
 func (p *PathAttributeMpReachNLRI) DecodeFromBytes(data []byte, options ...*MarshallingOption) error {
 
 	value, err := p.PathAttribute.DecodeFromBytes(data, options...)
@@ -11475,7 +11585,8 @@ func (p *PathAttributeMpReachNLRI) DecodeFromBytes(data []byte, options ...*Mars
 	eSubCode := uint8(BGP_ERROR_SUB_ATTRIBUTE_LENGTH_ERROR)
 	eData, _ := p.PathAttribute.Serialize(value, options...)
 	if p.Length < 3 {
-		return NewMessageError(eCode, eSubCode, value, "mpreach header length is short")
+		// anycastd patch AP-11: no AFI/SAFI to disable: RFC 7606 7.11 session reset.
+		return mpError(p, ERROR_HANDLING_SESSION_RESET, eSubCode, value, "mpreach header length is short")
 	}
 
 	var afi uint16
@@ -11497,15 +11608,25 @@ func (p *PathAttributeMpReachNLRI) DecodeFromBytes(data []byte, options ...*Mars
 
 	p.AFI = afi
 	p.SAFI = safi
+	if !IsFamilyAllowed(AfiSafiToRouteFamily(afi, safi), options) { // anycastd patch AP-14
+		return mpError(p, ERROR_HANDLING_ATTRIBUTE_DISCARD, BGP_ERROR_SUB_OPTIONAL_ATTRIBUTE_ERROR, nil, fmt.Sprintf("mpreach for family %s that was not negotiated, ignored", AfiSafiToRouteFamily(afi, safi)))
+	}
 	_, err = NewPrefixFromRouteFamily(afi, safi)
 	if err != nil {
 		return NewMessageError(eCode, BGP_ERROR_SUB_INVALID_NETWORK_FIELD, eData, err.Error())
+	}
+	if len(value) < 1 { // anycastd patch AP-11: no next hop length octet
+		return NewMessageError(eCode, eSubCode, value, "mpreach has no nexthop length")
 	}
 	nexthoplen := int(value[0])
 	if len(value) < 1+nexthoplen {
 		return NewMessageError(eCode, eSubCode, value, "mpreach nexthop length is short")
 	}
 	nexthopbin := value[1 : 1+nexthoplen]
+	// anycastd patch AP-11: only FlowSpec and key/value carry no next hop (v4.8.0).
+	if nexthoplen == 0 && implicitPrefix == nil && safi != SAFI_FLOW_SPEC_UNICAST && safi != SAFI_FLOW_SPEC_VPN && safi != SAFI_KEY_VALUE {
+		return NewMessageError(eCode, eSubCode, value, "mpreach nexthop length is zero for a family that requires a next hop")
+	}
 	if nexthoplen > 0 {
 		v4addrlen := 4
 		v6addrlen := 16
@@ -11713,10 +11834,16 @@ func (p *PathAttributeMpUnreachNLRI) DecodeFromBytes(data []byte, options ...*Ma
 	eSubCode := uint8(BGP_ERROR_SUB_ATTRIBUTE_LENGTH_ERROR)
 	eData, _ := p.PathAttribute.Serialize(value, options...)
 	if p.Length < 3 {
-		return NewMessageError(eCode, eSubCode, value, "unreach header length is incorrect")
+		// anycastd patch AP-11: no AFI/SAFI to disable: RFC 7606 7.11 session reset.
+		return mpError(p, ERROR_HANDLING_SESSION_RESET, eSubCode, value, "unreach header length is incorrect")
 	}
 	afi := binary.BigEndian.Uint16(value[0:2])
 	safi := value[2]
+	// anycastd patch AP-11: set before any error so that an AFI/SAFI disable names the family.
+	p.AFI, p.SAFI = afi, safi
+	if !IsFamilyAllowed(AfiSafiToRouteFamily(afi, safi), options) { // anycastd patch AP-14
+		return mpError(p, ERROR_HANDLING_ATTRIBUTE_DISCARD, BGP_ERROR_SUB_OPTIONAL_ATTRIBUTE_ERROR, nil, fmt.Sprintf("mpunreach for family %s that was not negotiated, ignored", AfiSafiToRouteFamily(afi, safi)))
+	}
 	_, err = NewPrefixFromRouteFamily(afi, safi)
 	if err != nil {
 		return NewMessageError(eCode, BGP_ERROR_SUB_INVALID_NETWORK_FIELD, eData, err.Error())
@@ -13521,6 +13648,10 @@ func (t *TunnelEncapSubTLV) Len() int {
 }
 
 func (t *TunnelEncapSubTLV) DecodeFromBytes(data []byte) (value []byte, err error) {
+	// anycastd patch AP-21: the header itself must be there (v4.9.0).
+	if len(data) < 2 || (data[0] >= 0x80 && len(data) < 3) {
+		return nil, NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, "Not all TunnelEncapSubTLV bytes available")
+	}
 	t.Type = EncapSubTLVType(data[0])
 	if t.Type >= 0x80 {
 		t.Length = binary.BigEndian.Uint16(data[1:3])
@@ -14268,7 +14399,7 @@ type PathAttributeIP6ExtendedCommunities struct {
 }
 
 func ParseIP6Extended(data []byte) (ExtendedCommunityInterface, error) {
-	if len(data) < 8 {
+	if len(data) < 20 { // anycastd patch AP-20: an IPv6 extended community is 20 octets (GHSA-wmvj-f67g-qg4g)
 		return nil, NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, "not all extended community bytes are available")
 	}
 	attrType := ExtendedCommunityAttrType(data[0])
@@ -14854,6 +14985,11 @@ func (msg *BGPUpdate) DecodeFromBytes(data []byte, options ...*MarshallingOption
 		if err != nil {
 			return err
 		}
+		// anycastd patch AP-17: a route must end inside the Withdrawn Routes
+		// field; routelen wrapped around and read on (GHSA-pw7p-7fqv-hpj8).
+		if wLen := uint16(w.Len(options...) + addpathLen); wLen > routelen {
+			return NewMessageError(eCode, eSubCode, nil, "Withdrawn route length exceeds withdrawn routes boundary")
+		}
 		routelen -= uint16(w.Len(options...) + addpathLen)
 		if len(data) < w.Len(options...)+addpathLen {
 			return NewMessageError(eCode, eSubCode, nil, "Withdrawn route length is short")
@@ -14901,13 +15037,24 @@ func (msg *BGPUpdate) DecodeFromBytes(data []byte, options ...*MarshallingOption
 			e = err.(*MessageError)
 			if e.(*MessageError).SubTypeCode == BGP_ERROR_SUB_ATTRIBUTE_FLAGS_ERROR {
 				e.(*MessageError).ErrorHandling = ERROR_HANDLING_TREAT_AS_WITHDRAW
-			} else {
+			} else if e.(*MessageError).ErrorAttribute == nil { // anycastd patch AP-11: keep what mpError chose
 				e.(*MessageError).ErrorHandling = getErrorHandlingFromPathAttribute(p.GetType())
 				e.(*MessageError).ErrorAttribute = &p
 			}
 			if e.(*MessageError).Stronger(strongestError) {
 				strongestError = e
 			}
+		}
+		// anycastd patch AP-17: an attribute past Total Path Attribute Length
+		// is treat-as-withdraw (RFC 7606 4); pathlen wrapped around and the
+		// NLRI field was parsed as attributes (GHSA-pw7p-7fqv-hpj8).
+		if uint16(p.Len(options...)) > pathlen {
+			e = NewMessageErrorWithErrorHandling(
+				eCode, BGP_ERROR_SUB_ATTRIBUTE_LENGTH_ERROR, data, ERROR_HANDLING_TREAT_AS_WITHDRAW, nil, "path attribute length exceeds path attributes boundary")
+			if e.(*MessageError).Stronger(strongestError) {
+				strongestError = e
+			}
+			return strongestError
 		}
 		pathlen -= uint16(p.Len(options...))
 		if len(data) < p.Len(options...) {
@@ -15167,6 +15314,8 @@ type BGPBody interface {
 const (
 	BGP_HEADER_LENGTH      = 19
 	BGP_MAX_MESSAGE_LENGTH = 4096
+	// anycastd patch AP-15: RFC 8654 4, with the extended message capability.
+	BGP_MAX_EXTENDED_MESSAGE_LENGTH = 65535
 )
 
 type BGPHeader struct {
@@ -15180,6 +15329,10 @@ func (msg *BGPHeader) DecodeFromBytes(data []byte, options ...*MarshallingOption
 	if uint16(len(data)) < BGP_HEADER_LENGTH {
 		return NewMessageError(BGP_ERROR_MESSAGE_HEADER_ERROR, BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, nil, "not all BGP message header")
 	}
+	// anycastd patch AP-18: RFC 4271 6.1: the marker is all ones (v4.4.0).
+	if !bytes.Equal(data[:16], bytes.Repeat([]byte{0xff}, 16)) {
+		return NewMessageError(BGP_ERROR_MESSAGE_HEADER_ERROR, BGP_ERROR_SUB_CONNECTION_NOT_SYNCHRONIZED, nil, "marker is not all ones")
+	}
 
 	msg.Len = binary.BigEndian.Uint16(data[16:18])
 	if int(msg.Len) < BGP_HEADER_LENGTH {
@@ -15187,6 +15340,16 @@ func (msg *BGPHeader) DecodeFromBytes(data []byte, options ...*MarshallingOption
 	}
 
 	msg.Type = data[18]
+	// anycastd patch AP-15: at most 4096 octets (RFC 4271 4.1) unless the
+	// RFC 8654 extended message capability was negotiated, and then still
+	// 4096 for OPEN and KEEPALIVE (RFC 8654 4). Data is the Length field (6.1).
+	maxLen := uint16(BGP_MAX_MESSAGE_LENGTH)
+	if IsExtendedMessage(options) && msg.Type != BGP_MSG_OPEN && msg.Type != BGP_MSG_KEEPALIVE {
+		maxLen = BGP_MAX_EXTENDED_MESSAGE_LENGTH
+	}
+	if msg.Len > maxLen {
+		return NewMessageError(BGP_ERROR_MESSAGE_HEADER_ERROR, BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, append([]byte(nil), data[16:18]...), fmt.Sprintf("message length %d is over %d", msg.Len, maxLen))
+	}
 	return nil
 }
 

@@ -209,6 +209,9 @@ func (s *SRv6L3ServiceAttribute) DecodeFromBytes(data []byte) error {
 	if err != nil {
 		return err
 	}
+	if len(stlvs) < 1 { // anycastd patch AP-19: no RESERVED octet (v4.4.0)
+		return malformedAttrListErr("SRv6 Service TLV malformed")
+	}
 	stlvs = stlvs[1:] // RESERVED(1)
 
 	for len(stlvs) >= subTLVHdrLen {
@@ -225,7 +228,7 @@ func (s *SRv6L3ServiceAttribute) DecodeFromBytes(data []byte) error {
 				SubSubTLVs: make([]PrefixSIDTLVInterface, 0),
 			}
 		default:
-			data = data[t.Len():]
+			stlvs = stlvs[t.Len():] // anycastd patch AP-19: was data, looping on the same sub-TLV (GHSA-vm3g-8xwv-mxfp)
 			continue
 		}
 
@@ -380,6 +383,13 @@ func (s *SRv6InformationSubTLV) DecodeFromBytes(data []byte) error {
 	}
 	s.Type = SubTLVType(data[0])
 	s.Length = binary.BigEndian.Uint16(data[1:3])
+	// anycastd patch AP-19: the fixed fields need a Length of 21 (RFC 9252 3.1)
+	// and the sub-sub-TLVs end where this sub-TLV ends (v4.8.0).
+	end := subTLVHdrLen + int(s.Length)
+	if s.Length < 21 || end > len(data) {
+		return malformedAttrListErr("decoding failed: Prefix SID TLV malformed")
+	}
+	data = data[:end]
 	// 4th reserved byte
 	p := 4
 	s.SID = make([]byte, 16)
@@ -499,7 +509,7 @@ func (s *SubSubTLV) DecodeFromBytes(data []byte) ([]byte, error) {
 		return nil, malformedAttrListErr("decoding failed: Prefix SID Sub Sub TLV malformed")
 	}
 
-	return data[prefixSIDtlvHdrLen:s.Len()], nil
+	return data[subSubTLVHdrLen:s.Len()], nil // anycastd patch AP-19: header is 3 octets, was 4 (v4.8.0)
 }
 
 // SRv6SIDStructureSubSubTLV defines a structure of SRv6 SID Structure Sub Sub TLV (type 1) object
@@ -552,7 +562,7 @@ func (s *SRv6SIDStructureSubSubTLV) Serialize() ([]byte, error) {
 }
 
 func (s *SRv6SIDStructureSubSubTLV) DecodeFromBytes(data []byte) error {
-	if len(data) < subSubTLVHdrLen {
+	if len(data) < subSubTLVHdrLen+6 || binary.BigEndian.Uint16(data[1:3]) != 6 { // anycastd patch AP-19: 6 fixed octets (RFC 9252 3.2.1)
 		return malformedAttrListErr("decoding failed: Prefix SID Sub Sub TLV malformed")
 	}
 	s.Type = SubSubTLVType(data[0])
@@ -643,6 +653,9 @@ func (s *SRv6ServiceTLV) DecodeFromBytes(data []byte) error {
 	if err != nil {
 		return err
 	}
+	if len(stlvs) < 1 { // anycastd patch AP-19: no RESERVED octet (v4.4.0)
+		return malformedAttrListErr("SRv6 Service TLV malformed")
+	}
 	stlvs = stlvs[1:] // RESERVED(1)
 
 	for len(stlvs) >= subTLVHdrLen {
@@ -659,7 +672,7 @@ func (s *SRv6ServiceTLV) DecodeFromBytes(data []byte) error {
 				SubSubTLVs: make([]PrefixSIDTLVInterface, 0),
 			}
 		default:
-			data = data[t.Len():]
+			stlvs = stlvs[t.Len():] // anycastd patch AP-19: was data, looping on the same sub-TLV (GHSA-vm3g-8xwv-mxfp)
 			continue
 		}
 

@@ -274,8 +274,13 @@ func (t *TunnelEncapSubTLVSRCandidatePathName) DecodeFromBytes(data []byte) erro
 	if err != nil {
 		return err
 	}
+	// anycastd patch AP-21: the name is the rest of the value; Len() added
+	// the header and read past it (v4.7.0).
+	if t.Length < 1 {
+		return malformedAttrListErr("TunnelEncapSubTLVSRCandidatePathName length is too short")
+	}
 	// Skip Reserved byte
-	t.CandidatePathName = string(value[1:t.TunnelEncapSubTLV.Len()])
+	t.CandidatePathName = string(value[1:]) // anycastd patch AP-21
 	return nil
 }
 
@@ -454,7 +459,8 @@ func (t *TunnelEncapSubTLVSRBSID) DecodeFromBytes(data []byte) error {
 	}
 	// Check Sub TLV length, only 3 possible length are allowed
 	switch t.Length {
-	case 2: // No BSID, do not initializing BSID struct
+	case 2: // No BSID
+		t.BSID = &BSID{Value: []byte{}} // anycastd patch AP-21: String, MarshalJSON and apiutil read it (v4.6.0)
 	case 6:
 		fallthrough
 	case 18:
@@ -511,6 +517,9 @@ func (t *TunnelEncapSubTLVSRv6BSID) DecodeFromBytes(data []byte) error {
 	value, err := t.TunnelEncapSubTLV.DecodeFromBytes(data)
 	if err != nil {
 		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, err.Error())
+	}
+	if t.Length < 3 { // anycastd patch AP-21 (v4.9.0)
+		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, "TunnelEncapSubTLVSRv6BSID length is too short")
 	}
 	t.Flags = value[0]
 	t.BSID, err = NewBSID(value[2:t.Length])
@@ -597,6 +606,9 @@ func (s *SegmentListWeight) DecodeFromBytes(data []byte) error {
 	if err != nil {
 		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, err.Error())
 	}
+	if s.Length < 6 { // anycastd patch AP-21 (v4.9.0)
+		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, "SegmentListWeight length is too short")
+	}
 	s.Flags = value[0]
 	s.Weight = binary.BigEndian.Uint32(value[2:6])
 	return nil
@@ -633,6 +645,9 @@ func (s *SegmentTypeA) DecodeFromBytes(data []byte) error {
 	value, err := s.TunnelEncapSubTLV.DecodeFromBytes(data)
 	if err != nil {
 		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, err.Error())
+	}
+	if s.Length < 6 { // anycastd patch AP-21 (v4.9.0)
+		return NewMessageError(BGP_ERROR_UPDATE_MESSAGE_ERROR, BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, "SegmentTypeA length is too short")
 	}
 	s.Flags = value[0]
 	s.Label = binary.BigEndian.Uint32(value[2:6])
@@ -824,7 +839,7 @@ func (t *TunnelEncapSubTLVSRSegmentList) DecodeFromBytes(data []byte) error {
 	value = value[1:]
 	var segments []TunnelEncapSubTLVInterface
 	p := 0
-	for p < t.TunnelEncapSubTLV.Len()-4 {
+	for len(value) > 0 { // anycastd patch AP-21: the rest of the value, not Len()-4 (v4.4.0)
 		var segment TunnelEncapSubTLVInterface
 		switch SegmentType(value[0]) {
 		case SegmentListSubTLVWeight:

@@ -155,6 +155,9 @@ func ValidateAttribute(a PathAttributeInterface, rfs map[RouteFamily]BGPAddPathM
 	case *PathAttributeNextHop:
 
 		isZero := func(ip net.IP) bool {
+			if len(ip) == 0 { // anycastd patch AP-22: a NEXT_HOP that failed to decode (GHSA-4p9m-8gc4-rw2h)
+				return true
+			}
 			res := ip[0] & 0xff
 			return res == 0x00
 		}
@@ -178,6 +181,17 @@ func ValidateAttribute(a PathAttributeInterface, rfs map[RouteFamily]BGPAddPathM
 			}
 		}
 	case *PathAttributeAsPath:
+		// anycastd patch AP-16: an eBGP peer's AS_PATH starts with its own AS
+		// (RFC 4271 6.3), so an empty one is malformed: treat-as-withdraw
+		// (RFC 7606 7.2). Checked first: the confederation check below read
+		// p.Value[0] of an empty AS_PATH (GHSA-frrj-87jh-2772).
+		if isEBGP && asPathASCount(p) == 0 {
+			err := NewMessageErrorWithErrorHandling(eCode, eSubCodeMalformedAspath, nil, ERROR_HANDLING_TREAT_AS_WITHDRAW, nil, "empty AS_PATH from an eBGP peer")
+			if err.(*MessageError).Stronger(strongestError) {
+				strongestError = err
+			}
+			break
+		}
 		if isEBGP {
 			if isConfed {
 				if segType := p.Value[0].GetType(); segType != BGP_ASPATH_ATTR_TYPE_CONFED_SEQ {
@@ -222,6 +236,15 @@ func ValidateAttribute(a PathAttributeInterface, rfs map[RouteFamily]BGPAddPathM
 	}
 
 	return strongestError == nil, strongestError
+}
+
+// asPathASCount is the number of ASes in all segments of p (anycastd patch AP-16).
+func asPathASCount(p *PathAttributeAsPath) int {
+	n := 0
+	for _, param := range p.Value {
+		n += len(param.GetAS())
+	}
+	return n
 }
 
 // validator for PathAttribute
