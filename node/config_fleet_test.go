@@ -79,6 +79,10 @@ func TestFleetConfigErrors(t *testing.T) {
   damping: {suppress: 500, reuse: 800}
   api_listen: 0.0.0.0:50051
 `, []string{`bgp.guard: must be true or false`, `bgp.damping.reuse: must be above 0 and below bgp.damping.suppress (500), got 800`, `bgp.api_listen: must be a loopback IP:port`}},
+		{"faults", fleetBase + `  faults: {limit: -1, window: 0s, hold_down: 30d, bogus: 1}
+`, []string{`bgp.faults.limit: must be 0..1000, got -1`, `bgp.faults.window: must be`, `bgp.faults.hold_down: must be a duration`, `bgp.faults.bogus: unknown key`}},
+		{"faults range", fleetBase + `  faults: {window: 48h, hold_down: 200h}
+`, []string{`bgp.faults.window: must be`, `bgp.faults.hold_down: must be`}},
 		{"degrading and drain", fleetBase + `health: {degrading: {servfail_ratio: 1.5, clock: maybe, bogus: 1}}
 drain: {min_qps: -1, idle_after: fast}
 `, []string{`health.degrading.servfail_ratio: must be between 0 (off) and 1, got 1.5`, `health.degrading.clock: must be true or false`,
