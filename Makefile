@@ -28,6 +28,8 @@ test: deps build lint
 	$(GO) test -count=1 -timeout 15m ./...
 	@# The patch tests that live beside the GoBGP code they test (AP-10, AP-23).
 	$(GO) test -count=1 github.com/osrg/gobgp/v3/internal/pkg/table
+	@# A race in GoBGP (AP-27) shows reliably only under the race detector.
+	$(GO) test -race -count=1 -run 'TestRejectedOpenIsNotified|TestHostileSessionMessages|TestFaultPolicy' ./bgp
 	scripts/lab_test.sh --bin bin
 	$(MAKE) fuzz
 
@@ -40,7 +42,7 @@ fuzz:
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null || { echo "fuzz $$f failed"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=1s $$pkg; exit 1; }; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s $$pkg >/dev/null || { echo "fuzz $$f failed"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=1s $$pkg; exit 1; }; \
 	  done; \
 	done
 

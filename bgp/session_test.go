@@ -605,3 +605,45 @@ func TestFaultPolicyRealMessage(t *testing.T) {
 		t.Errorf("the disabled peer got %d new connections", after-before)
 	}
 }
+
+// TestRejectedOpenIsNotified: an OPEN that is rejected at once (wrong peer
+// AS) gets a NOTIFICATION and the connection is closed, every time. GoBGP
+// set fsm.h only after the new state's goroutine started, so now and then
+// the rejection went to the previous handler, which has no connection: no
+// NOTIFICATION, and the connection stayed open (AP-27; found by
+// FuzzReceiveSession, about 1 in 300 to 10,000 rejections, more under the
+// race detector, so this test runs many).
+func TestRejectedOpenIsNotified(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 3000 sessions take about 15 s")
+	}
+	h, err := startFuzzHarness()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.close)
+	// Peer AS 64999 where the speaker expects fuzzPeerASN.
+	open, err := bgp.NewBGPOpenMessage(64999, 9, "127.0.0.9", []bgp.OptionParameterInterface{
+		bgp.NewOptionParameterCapability([]bgp.ParameterCapabilityInterface{bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC)}),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks, silent := 0, 0
+	const n = 3000
+	for range n {
+		res, err := h.run(fuzzSession{open: open})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.leaked {
+			leaks++
+		}
+		if res.notification == nil {
+			silent++
+		}
+	}
+	if leaks > 0 || silent > 0 {
+		t.Fatalf("%d of %d rejected OPENs got no NOTIFICATION, %d connections were left open", silent, n, leaks)
+	}
+}

@@ -406,6 +406,14 @@ func newFSMHandler(fsm *fsm, outgoing *channels.InfiniteChannel) *fsmHandler {
 		ctx:              ctx,
 		ctxCancel:        cancel,
 	}
+	// anycastd patch AP-27: fsm.h is set before the handler runs; the
+	// state functions reach the connection through fsm.h (for one,
+	// sendNotificationFromErrorMsg writes to fsm.h.conn), and with the old
+	// handler still there an OPEN rejected at once got no NOTIFICATION and
+	// its connection was never closed.
+	fsm.lock.Lock()
+	fsm.h = h
+	fsm.lock.Unlock()
 	h.wg.Add(1)
 	go h.loop(ctx, h.wg)
 	return h
