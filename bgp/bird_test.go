@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -34,9 +35,36 @@ func requireBird(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port that was free on addr a moment ago.
+// freePort returns a TCP port that was free on addr a moment ago, for BIRD
+// to bind later. It comes from below the kernel's ephemeral range: a port
+// from that range (what a bind to port 0 returns) can be handed to any
+// other socket of any process (an outgoing connection, another test's
+// listener) between this check and BIRD's bind, and under a load of many
+// connections it was (BIRD: "bind: Address already in use"). Below the
+// range only explicit binds take ports, and this one is checked.
 func freePort(t *testing.T, addr string) int {
 	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
+	}
+	const from = 10000
+	for range 100 {
+		if lo <= from {
+			break
+		}
+		port := from + rand.IntN(lo-from)
+		l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		t.Fatalf("find free port on %s: %v", addr, err)
