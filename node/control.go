@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/anycastd/anycastd/health"
@@ -26,15 +27,27 @@ func (n *Node) listenControl() (net.Listener, error) {
 		return nil, fmt.Errorf("control socket %s: create directory: %w", path, err)
 	}
 	// A socket left by a crashed daemon would make Listen fail; if nobody
-	// answers on it, it is stale and safe to remove.
-	if _, err := os.Stat(path); err == nil {
+	// answers on it, it is stale and safe to remove. Anything else at the
+	// path (a file, a directory, a symlink) is not ours to delete.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("control socket %s: the path exists and is not a socket (%v); remove it or set node.control_socket to another path", path, fi.Mode().Type())
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("control socket %s: another anycastd is running with this node.control_socket", path)
 		}
-		os.Remove(path)
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+		}
 	}
+	// The socket is created 0600 (umask 0177 around Listen), so there is no
+	// moment in which another user could connect before the chmod below.
+	// The umask is process-wide; for that moment it only makes files other
+	// goroutines create more private.
+	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}

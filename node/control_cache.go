@@ -1,7 +1,9 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,11 +18,24 @@ import (
 func (n *Node) handleCacheFlush(w http.ResponseWriter, r *http.Request) {
 	var req control.CacheFlushRequest
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	if err == nil && len(body) > 0 {
-		err = json.Unmarshal(body, &req)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&req)
+		if err == nil && dec.More() {
+			err = errors.New("more than one JSON object")
+		}
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, control.Error{Error: fmt.Sprintf("cache flush: bad request body: %v", err)})
+		writeJSON(w, http.StatusBadRequest, control.Error{Error: fmt.Sprintf(`cache flush: bad request body (want {"all": true} or {"name": "example.com", "subtree": false}): %v`, err)})
+		return
+	}
+	switch {
+	case req.All && (req.Name != "" || req.Subtree):
+		writeJSON(w, http.StatusBadRequest, control.Error{Error: `cache flush: "all" flushes everything and takes no "name" or "subtree"`})
+		return
+	case !req.All && req.Name == "":
+		writeJSON(w, http.StatusBadRequest, control.Error{Error: `cache flush: name a domain ("name") or ask for everything ("all": true)`})
 		return
 	}
 	if req.Name != "" {
@@ -29,8 +44,6 @@ func (n *Node) handleCacheFlush(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, control.Error{Error: fmt.Sprintf("cache flush: %q is not a domain name", req.Name)})
 			return
 		}
-	} else if req.Subtree {
-		req.Name = "."
 	}
 	removed := n.resolver.FlushCache(req.Name, req.Subtree)
 	what := "the whole cache"

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -101,5 +102,34 @@ func TestControlCache(t *testing.T) {
 	}
 	if _, err := c.FlushCache(ctx, "bad..name", false); err == nil || !strings.Contains(err.Error(), "not a domain name") {
 		t.Errorf("flush of a bad name: %v", err)
+	}
+
+	// A request that is not exactly one of the two forms flushes nothing.
+	resolve("www.example.com.")
+	hc := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}}
+	for _, body := range []string{
+		``,                               // empty: once meant "flush everything"
+		`{}`,                             // neither all nor name
+		`{"nmae": "example.com"}`,        // a typo
+		`{"all": true, "name": "a.com"}`, // both
+		`{"subtree": true}`,              // subtree of nothing
+		`{"all": true} {"all": true}`,    // trailing data
+		`{"all": "yes"}`,                 // wrong type
+		`{"name": "a.com", "extra": 1}`,  // unknown field
+	} {
+		resp, err := hc.Post("http://anycastd/v1/cache/flush", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("body %q: status %d (%s), want 400", body, resp.StatusCode, b)
+		}
+	}
+	if st, _ := c.CacheStats(ctx); st.Entries == 0 {
+		t.Errorf("a refused flush request emptied the cache")
 	}
 }

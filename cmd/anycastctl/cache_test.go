@@ -58,7 +58,7 @@ func TestCacheCommands(t *testing.T) {
 		wantFlush *control.CacheFlushRequest
 		wantOut   []string
 	}{
-		{[]string{"cache", "flush"}, &control.CacheFlushRequest{}, []string{"3 entries removed"}},
+		{[]string{"cache", "flush"}, &control.CacheFlushRequest{All: true}, []string{"3 entries removed"}},
 		{[]string{"cache", "flush", "example.com"}, &control.CacheFlushRequest{Name: "example.com"}, nil},
 		{[]string{"cache", "flush", "example.com", "--subtree"}, &control.CacheFlushRequest{Name: "example.com", Subtree: true}, nil},
 		{[]string{"cache", "stats"}, nil, []string{"entries:", "10", "2048 of 4096 (50.0%)", "hit ratio:", "75.0%", "stale answers:", "prefetches:", "evictions:"}},

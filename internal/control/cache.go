@@ -5,10 +5,13 @@ import (
 	"net/http"
 )
 
-// CacheFlushRequest is the body of POST /v1/cache/flush. An empty Name
-// flushes the whole cache; otherwise every type of Name (and what the node
-// knows of it as a zone cut), and with Subtree every name below it too.
+// CacheFlushRequest is the body of POST /v1/cache/flush: either All, which
+// flushes the whole cache, or a Name: every type of Name (and what the node
+// knows of it as a zone cut), and with Subtree every name below it too. An
+// empty body, unknown fields, or neither All nor Name are refused, so a
+// malformed request never flushes everything.
 type CacheFlushRequest struct {
+	All     bool   `json:"all,omitempty"`
 	Name    string `json:"name,omitempty"`
 	Subtree bool   `json:"subtree,omitempty"`
 }
@@ -36,7 +39,7 @@ type CacheStats struct {
 // FlushCache asks the node to drop cached answers (see CacheFlushRequest).
 func (c *Client) FlushCache(ctx context.Context, name string, subtree bool) (*CacheFlushResult, error) {
 	var r CacheFlushResult
-	if err := c.send(ctx, http.MethodPost, "/v1/cache/flush", CacheFlushRequest{Name: name, Subtree: subtree}, &r); err != nil {
+	if err := c.send(ctx, http.MethodPost, "/v1/cache/flush", CacheFlushRequest{All: name == "", Name: name, Subtree: subtree}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
