@@ -42,6 +42,10 @@ type NodeConfig struct {
 	Name          string `json:"name"`           // also the NSID payload
 	StateDir      string `json:"state_dir"`      // persisted drain intent
 	ControlSocket string `json:"control_socket"` // anycastctl's unix socket
+	// PProf serves Go's profiler on the control socket. Off by default:
+	// goroutine dumps print function arguments, which can hold a client's
+	// address while its query is in flight (docs/privacy.md).
+	PProf bool `json:"pprof"`
 }
 
 // ServiceConfig is what the node serves and announces.
@@ -331,6 +335,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				{"name", d.str(&c.Node.Name)},
 				{"state_dir", d.str(&c.Node.StateDir)},
 				{"control_socket", d.str(&c.Node.ControlSocket)},
+				{"pprof", d.boolean(&c.Node.PProf)},
 			})
 		}},
 		{"service", func(n *yaml.Node, p string) {

@@ -71,11 +71,20 @@ func (n *Node) serveControl(ctx context.Context, l net.Listener) error {
 	mux.HandleFunc("GET /v1/querylog", n.handleQueryLog)
 	mux.HandleFunc("GET /v1/audit", n.handleAudit)
 	// Go's profiler, for operators chasing CPU or memory (docs/benchmarks.md
-	// shows how): only on this root-only socket, never on a network port.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	// shows how): only with node.pprof, only on this root-only socket,
+	// never on a network port.
+	known := "GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush, GET /v1/cache/stats, GET /v1/querylog, GET /v1/audit"
+	if n.cfg.Node.PProf {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		known += ", GET /debug/pprof/"
+	} else {
+		mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusNotFound, control.Error{Error: "the profiler is off: its goroutine dumps can hold client addresses; set node.pprof: true to turn it on (docs/privacy.md)"})
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows GET /v1/status, POST /v1/drain, POST /v1/undrain, POST /v1/cache/flush, GET /v1/cache/stats, GET /v1/querylog, GET /v1/audit, GET /debug/pprof/", r.Method, r.URL.Path)})
+		writeJSON(w, http.StatusNotFound, control.Error{Error: fmt.Sprintf("unknown control command %s %s: the node knows %s", r.Method, r.URL.Path, known)})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

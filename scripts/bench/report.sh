@@ -149,8 +149,8 @@ profile_notes() {
 	cat <<'NOTES'
 ## Where the time goes (pprof)
 
-Profiles come from the daemon itself during a bench phase (the control
-socket serves Go's profiler: `curl --unix-socket .../control.sock -o cpu.pprof
+Profiles come from the daemon itself during a bench phase (with
+`node.pprof: true` the control socket serves Go's profiler: `curl --unix-socket .../control.sock -o cpu.pprof
 'http://node/debug/pprof/profile?seconds=10'`, then `go tool pprof -top`) and
 from `go test -bench` in resolver/.
 
