@@ -28,6 +28,11 @@ got=$(unsquashfs -o $((starts[1] * 512)) -cat "$img" usr/lib/anycastd/image-vers
 for f in usr/local/bin/anycastd usr/local/bin/anycastctl usr/lib/systemd/system/anycastd.service etc/fstab; do
 	unsquashfs -o $((starts[1] * 512)) -l "$img" "$f" 2>/dev/null | grep -q "$f\$" || die "slot a lacks /$f"
 done
+# The journal may hold query names at log.level debug: it must expire (docs/privacy.md).
+journald=$(unsquashfs -o $((starts[1] * 512)) -cat "$img" etc/systemd/journald.conf.d/anycastd.conf 2>/dev/null) ||
+	die "slot a lacks /etc/systemd/journald.conf.d/anycastd.conf"
+grep -Eq '^MaxRetentionSec=([1-9]|1[0-9]|2[0-5])h$' <<<"$journald" || grep -q '^Storage=volatile$' <<<"$journald" ||
+	die "journald keeps logs for longer than 25h: set MaxRetentionSec=25h (or Storage=volatile)"
 mdir -i "$img@@$((starts[3] * 512))" ::/README.txt >/dev/null 2>&1 || die "config partition unreadable"
 zstd -q -t "$img.zst" || die "$img.zst is corrupt"
 [[ -s $img.bmap ]] || die "no bmap"
