@@ -17,8 +17,12 @@ import (
 // tap writes one dnstap CLIENT_RESPONSE per answered query. What a dnstap
 // message can carry about a client is limited here: query_address is the
 // truncated prefix's network address or absent, query_port,
-// response_address and response_port are never set, and the query message
-// is the one left after respond stripped any ECS option.
+// response_address and response_port are never set, and both messages
+// are written without EDNS option contents (tapMessage): a client's COOKIE
+// links its queries (and with the fleet's cookie secret and the /24 its
+// server cookie gives its address away), padding and unknown options can
+// carry anything. Only the response's Extended DNS Errors, the node's own
+// words, are kept.
 type tap struct {
 	cfg      DnstapConfig
 	identity []byte
@@ -85,12 +89,12 @@ func (t *tap) close() {
 }
 
 func (t *tap) send(req, resp *dns.Msg, prefix netip.Prefix, withPrefix bool, transport string, start, end time.Time) {
-	qwire, err := req.Pack()
+	qwire, err := tapMessage(req, nil).Pack()
 	if err != nil {
 		t.dropped.Add(1)
 		return
 	}
-	rwire, err := resp.Pack()
+	rwire, err := tapMessage(resp, tapKeptOptions).Pack()
 	if err != nil {
 		t.dropped.Add(1)
 		return
@@ -180,4 +184,36 @@ func socketProtocol(transport string) dnstap.SocketProtocol {
 		return dnstap.SocketProtocol_DOH
 	}
 	return dnstap.SocketProtocol_TCP
+}
+
+// tapKeptOptions are the EDNS options a response keeps in dnstap: Extended
+// DNS Errors, which the node writes itself. Everything else (COOKIE, NSID,
+// padding, ECS, unknown codes) is dropped.
+var tapKeptOptions = map[uint16]bool{dns.EDNS0EDE: true}
+
+// tapMessage returns m as dnstap may carry it: a shallow copy whose OPT
+// record keeps its header (UDP size, version, DO) and only the options in
+// keep. m itself is not changed: it is the message on its way to the client.
+func tapMessage(m *dns.Msg, keep map[uint16]bool) *dns.Msg {
+	if m == nil || len(m.Extra) == 0 {
+		return m
+	}
+	c := *m
+	c.Extra = make([]dns.RR, 0, len(m.Extra))
+	for _, rr := range m.Extra {
+		opt, ok := rr.(*dns.OPT)
+		if !ok {
+			c.Extra = append(c.Extra, rr)
+			continue
+		}
+		o := *opt
+		o.Option = nil
+		for _, e := range opt.Option {
+			if keep[e.Option()] {
+				o.Option = append(o.Option, e)
+			}
+		}
+		c.Extra = append(c.Extra, &o)
+	}
+	return &c
 }

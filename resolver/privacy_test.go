@@ -3,6 +3,7 @@ package resolver
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"net"
 	"net/netip"
 	"os"
@@ -330,5 +331,98 @@ func TestECSStrippedAndDnstapTruncated(t *testing.T) {
 	}
 	if n != 6 {
 		t.Errorf("dnstap file holds %d messages, want 6", n)
+	}
+}
+
+// TestDnstapKeepsNoClientOptions: a client's COOKIE, padding and unknown
+// EDNS options never reach dnstap, nor the server cookie the node answers
+// with (computed from the fleet's cookie secret and the client's full
+// address, it would give the address away); the OPT header stays.
+func TestDnstapKeepsNoClientOptions(t *testing.T) {
+	in := startNet(t)
+	cfg := netConfig(t, in)
+	file := filepath.Join(t.TempDir(), "dnstap.fstrm")
+	cfg.Privacy = Privacy{Dnstap: DnstapConfig{File: file, ClientPrefix: true}}
+	r, _ := newResolver(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	<-r.Ready()
+	addr := r.Addrs()[0]
+
+	clientCookie := "a1b2c3d4e5f60718"
+	unknown := []byte("client-secret-bytes")
+	var serverCookies []string
+	for _, network := range []string{"udp", "tcp"} {
+		q := query("www.example.com", dns.TypeA, true, 1232)
+		o := q.IsEdns0()
+		o.Option = append(o.Option,
+			&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: clientCookie},
+			&dns.EDNS0_PADDING{Padding: make([]byte, 32)},
+			&dns.EDNS0_LOCAL{Code: 65001, Data: unknown})
+		resp := exchange(t, network, addr, q)
+		if ro := resp.IsEdns0(); ro != nil {
+			for _, e := range ro.Option {
+				if c, ok := e.(*dns.EDNS0_COOKIE); ok {
+					serverCookies = append(serverCookies, c.Cookie)
+				}
+			}
+		}
+	}
+	if len(serverCookies) == 0 {
+		t.Fatal("the node answered no COOKIE; the test needs one to look for")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccBytes, _ := hex.DecodeString(clientCookie)
+	for what, b := range map[string][]byte{"client cookie": ccBytes, "unknown option": unknown} {
+		if bytes.Contains(raw, b) {
+			t.Errorf("dnstap file holds the %s", what)
+		}
+	}
+	for _, sc := range serverCookies {
+		b, _ := hex.DecodeString(sc)
+		if bytes.Contains(raw, b[8:]) {
+			t.Errorf("dnstap file holds the server cookie %s", sc)
+		}
+	}
+	fin, err := dnstap.NewFrameStreamInputFromFilename(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := make(chan []byte, 64)
+	go func() { fin.ReadInto(frames); close(frames) }()
+	n := 0
+	for f := range frames {
+		var dt dnstap.Dnstap
+		if err := proto.Unmarshal(f, &dt); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		for which, wire := range map[string][]byte{"query": dt.GetMessage().GetQueryMessage(), "response": dt.GetMessage().GetResponseMessage()} {
+			var m dns.Msg
+			if err := m.Unpack(wire); err != nil {
+				t.Fatal(err)
+			}
+			o := m.IsEdns0()
+			if o == nil {
+				t.Errorf("dnstap %s lost its OPT record (its header is kept)", which)
+				continue
+			}
+			for _, e := range o.Option {
+				if e.Option() != dns.EDNS0EDE {
+					t.Errorf("dnstap %s keeps EDNS option %d", which, e.Option())
+				}
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("dnstap file holds %d messages, want 2", n)
 	}
 }
