@@ -193,6 +193,16 @@ func startBird(t *testing.T, conf string) *bird {
 
 func (b *bird) start(t *testing.T) {
 	t.Helper()
+	b.startUntil(t, 5*time.Second, "bird control socket", func() (bool, string) {
+		out, err := b.birdc("show", "status")
+		return err == nil && strings.Contains(out, "Daemon is up"), out
+	})
+}
+
+// startUntil starts bird and waits within for ready, failing at once if
+// bird exits meanwhile.
+func (b *bird) startUntil(t *testing.T, within time.Duration, what string, ready func() (bool, string)) {
+	t.Helper()
 	cmd := exec.Command("bird", "-f", "-c", b.confPath, "-s", b.sock)
 	cmd.Stdout, cmd.Stderr = b, b
 	if err := cmd.Start(); err != nil {
@@ -203,14 +213,13 @@ func (b *bird) start(t *testing.T) {
 	b.mu.Lock()
 	b.cmd, b.exited = cmd, exited
 	b.mu.Unlock()
-	eventually(t, 5*time.Second, "bird control socket", func() (bool, string) {
+	eventually(t, within, what, func() (bool, string) {
 		select {
 		case <-exited:
 			t.Fatalf("bird exited early:\n%s", b.log())
 		default:
 		}
-		out, err := b.birdc("show", "status")
-		return err == nil && strings.Contains(out, "Daemon is up"), out
+		return ready()
 	})
 }
 

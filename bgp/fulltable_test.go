@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -741,22 +740,7 @@ func ftStartBird(t *testing.T, routes, port int) (*bird, time.Duration) {
 		}
 	})
 	began := time.Now()
-	cmd := exec.Command("bird", "-f", "-c", b.confPath, "-s", b.sock)
-	cmd.Stdout, cmd.Stderr = b, b
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start bird: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	b.mu.Lock()
-	b.cmd, b.exited = cmd, exited
-	b.mu.Unlock()
-	eventually(t, 90*time.Second, "bird up with the whole table", func() (bool, string) {
-		select {
-		case <-exited:
-			t.Fatalf("bird exited early:\n%s", b.log())
-		default:
-		}
+	b.startUntil(t, 90*time.Second, "bird up with the whole table", func() (bool, string) {
 		imported, _, err := ftBirdRoutes(b, "full4")
 		return err == nil && imported == routes+1, fmt.Sprintf("%d routes, %v", imported, err)
 	})
@@ -785,20 +769,7 @@ func TestFullTableBIRD(t *testing.T) {
 		Peers: []Peer{{Address: netip.MustParseAddr("127.0.0.63"), ASN: birdASN, Port: uint16(port),
 			LocalAddress: netip.MustParseAddr("127.0.0.64")}},
 	}, testLogger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return within 10s of cancel")
-		}
-	})
+	ctx := runSpeaker(t, s)
 	eventually(t, 5*time.Second, "speaker running", func() (bool, string) {
 		_, err := ftPeerSession(ctx, s)
 		return err == nil, fmt.Sprint(err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -41,65 +40,6 @@ var (
 )
 
 func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
-
-// fakePeer accepts sessions from the speaker on a loopback port, completes
-// the OPEN handshake and then sends one crafted message per session.
-type fakePeer struct {
-	ln       net.Listener
-	sessions chan struct{} // one value per completed handshake
-}
-
-func newFakePeer(t *testing.T, addr string, payload []byte) *fakePeer {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakePeer{ln: ln, sessions: make(chan struct{}, 16)}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.serve(c, payload)
-		}
-	}()
-	return f
-}
-
-func (f *fakePeer) addrPort() netip.AddrPort { return f.ln.Addr().(*net.TCPAddr).AddrPort() }
-
-func (f *fakePeer) serve(c net.Conn, payload []byte) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(15 * time.Second))
-	if _, err := readMessage(c); err != nil { // the speaker's OPEN
-		return
-	}
-	open, _ := bgp.NewBGPOpenMessage(birdASN, 9, f.addrPort().Addr().String(), []bgp.OptionParameterInterface{
-		bgp.NewOptionParameterCapability([]bgp.ParameterCapabilityInterface{
-			bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC),
-			bgp.NewCapFourOctetASNumber(birdASN),
-		}),
-	}).Serialize()
-	keepalive, _ := bgp.NewBGPKeepAliveMessage().Serialize()
-	if _, err := c.Write(append(open, keepalive...)); err != nil {
-		return
-	}
-	if _, err := readMessage(c); err != nil { // the speaker's KEEPALIVE
-		return
-	}
-	f.sessions <- struct{}{}
-	c.Write(payload)
-	// Keep the session alive until the speaker closes it.
-	for {
-		if _, err := readMessage(c); err != nil {
-			return
-		}
-		c.Write(keepalive)
-	}
-}
 
 func readMessage(r io.Reader) ([]byte, error) {
 	h := make([]byte, 19)
@@ -142,17 +82,16 @@ func TestMalformedInputFromPeer(t *testing.T) {
 	// address, so that all cases run at once.
 	var (
 		peers []Peer
-		fakes []*fakePeer
+		fakes []*scriptedRouter
 	)
 	for i, tc := range tests {
 		if tc.bug != "" {
 			t.Run(tc.name, func(t *testing.T) { t.Skip(tc.bug) })
 			continue
 		}
-		f := newFakePeer(t, fmt.Sprintf("127.0.0.%d", 10+i), tc.payload)
+		f := newScriptedRouter(t, fmt.Sprintf("127.0.0.%d", 10+i), nil, tc.payload)
 		fakes = append(fakes, f)
-		peers = append(peers, Peer{Address: f.addrPort().Addr(), ASN: birdASN, Port: f.addrPort().Port(),
-			LocalAddress: netip.MustParseAddr("127.0.0.2")})
+		peers = append(peers, f.peer())
 	}
 	s := New(Config{ASN: speakerASN, RouterID: netip.MustParseAddr("127.0.0.2"), Peers: peers}, testLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -167,7 +106,7 @@ func TestMalformedInputFromPeer(t *testing.T) {
 	timeout := time.After(10 * time.Second)
 	for i, f := range fakes {
 		select {
-		case <-f.sessions:
+		case <-f.ups:
 		case err := <-done:
 			t.Fatalf("Run returned before all sessions came up: %v", err)
 		case <-timeout:

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -177,13 +176,7 @@ func (n *Node) status(ctx context.Context) (*control.Status, error) {
 	if err != nil {
 		n.log.Warn("status: list bgp peers", "err", err)
 	}
-	malformed := map[netip.Addr]map[string]uint64{}
-	for _, c := range n.speaker.MalformedCounts() {
-		if malformed[c.Peer] == nil {
-			malformed[c.Peer] = map[string]uint64{}
-		}
-		malformed[c.Peer][c.Action] = c.Count
-	}
+	malformed := malformedByPeer(n.speaker.MalformedCounts())
 	for _, p := range peers {
 		cp := control.Peer{
 			Address: p.Address.String(), ASN: p.ASN, State: p.State,

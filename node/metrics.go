@@ -103,13 +103,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.preference, prometheus.GaugeValue, b2f(ok && p == level), hostPrefix(a).String(), level.String())
 		}
 	}
-	counts := map[netip.Addr]map[string]uint64{}
-	for _, c := range m.n.speaker.MalformedCounts() {
-		if counts[c.Peer] == nil {
-			counts[c.Peer] = map[string]uint64{}
-		}
-		counts[c.Peer][c.Action] = c.Count
-	}
+	counts := malformedByPeer(m.n.speaker.MalformedCounts())
 	if peers, err := m.n.speaker.Peers(ctx); err == nil {
 		for _, p := range peers {
 			// Every action of every peer, zeros included, so that rate()
@@ -125,6 +119,19 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range m.n.monitor.Snapshot() {
 		ch <- prometheus.MustNewConstMetric(m.checkUp, prometheus.GaugeValue, b2f(c.Known && c.Healthy), c.Name, levelName(c.Level))
 	}
+}
+
+// malformedByPeer indexes the speaker's malformed-input counters by peer
+// and action, for status and metrics.
+func malformedByPeer(cs []bgp.MalformedCount) map[netip.Addr]map[string]uint64 {
+	out := map[netip.Addr]map[string]uint64{}
+	for _, c := range cs {
+		if out[c.Peer] == nil {
+			out[c.Peer] = map[string]uint64{}
+		}
+		out[c.Peer][c.Action] = c.Count
+	}
+	return out
 }
 
 func b2f(b bool) float64 {

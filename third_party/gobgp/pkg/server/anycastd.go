@@ -90,7 +90,7 @@ func errorAction(e bgp.ErrorHandling) (InputAction, bool) {
 }
 
 // recvMessageWithError reads one message and bounds the damage it can do
-// (anycastd patch AP-06, AP-07, AP-08): a panic while decoding or checking
+// (anycastd patch AP-06, AP-07): a panic while decoding or checking
 // it is recovered and becomes a session reset (the fsm goroutine has changed
 // no shared state before the message is handed to the server loop), every
 // error that resets the session is a *bgp.MessageError so that the server
@@ -147,28 +147,6 @@ func (h *fsmHandler) recvMessageWithError() (fmsg *fsmMsg, err error) {
 		}
 	}
 	return fmsg, err
-}
-
-// checkHeaderLength applies RFC 4271 6.1 to a header before its body is
-// read (anycastd patch AP-08). v3 never advertises the extended message
-// capability (RFC 8654), so 4096 is the limit; the minimum depends on the
-// type. The error's data is the erroneous length field, as the RFC asks.
-func checkHeaderLength(hd *bgp.BGPHeader) error {
-	min := map[uint8]uint16{
-		bgp.BGP_MSG_OPEN:          29,
-		bgp.BGP_MSG_UPDATE:        23,
-		bgp.BGP_MSG_NOTIFICATION:  21,
-		bgp.BGP_MSG_KEEPALIVE:     19,
-		bgp.BGP_MSG_ROUTE_REFRESH: 23,
-	}[hd.Type]
-	bad := hd.Len > bgp.BGP_MAX_MESSAGE_LENGTH || hd.Len < min ||
-		(hd.Type == bgp.BGP_MSG_KEEPALIVE && hd.Len != 19)
-	if !bad {
-		return nil
-	}
-	data := []byte{byte(hd.Len >> 8), byte(hd.Len)}
-	return bgp.NewMessageError(bgp.BGP_ERROR_MESSAGE_HEADER_ERROR, bgp.BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, data,
-		fmt.Sprintf("message type %d of length %d (the limit is %d without the extended message capability)", hd.Type, hd.Len, bgp.BGP_MAX_MESSAGE_LENGTH))
 }
 
 // handleFSMMessageRecovered is handleFSMMessage with a recover (anycastd

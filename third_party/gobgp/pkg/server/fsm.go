@@ -1026,9 +1026,6 @@ func (h *fsmHandler) recvMessageWithErrorUnbounded() (*fsmMsg, error) {
 
 	hd := &bgp.BGPHeader{}
 	err = hd.DecodeFromBytes(headerBuf)
-	if err == nil {
-		err = checkHeaderLength(hd) // anycastd patch AP-08
-	}
 	if err != nil {
 		h.fsm.bgpMessageStateUpdate(0, true)
 		h.fsm.lock.RLock()

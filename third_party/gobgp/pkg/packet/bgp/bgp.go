@@ -15330,7 +15330,7 @@ func (msg *BGPHeader) DecodeFromBytes(data []byte, options ...*MarshallingOption
 		return NewMessageError(BGP_ERROR_MESSAGE_HEADER_ERROR, BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, nil, "not all BGP message header")
 	}
 	// anycastd patch AP-18: RFC 4271 6.1: the marker is all ones (v4.4.0).
-	if !bytes.Equal(data[:16], bytes.Repeat([]byte{0xff}, 16)) {
+	if !bytes.Equal(data[:16], headerMarker) {
 		return NewMessageError(BGP_ERROR_MESSAGE_HEADER_ERROR, BGP_ERROR_SUB_CONNECTION_NOT_SYNCHRONIZED, nil, "marker is not all ones")
 	}
 
@@ -15350,8 +15350,25 @@ func (msg *BGPHeader) DecodeFromBytes(data []byte, options ...*MarshallingOption
 	if msg.Len > maxLen {
 		return NewMessageError(BGP_ERROR_MESSAGE_HEADER_ERROR, BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, append([]byte(nil), data[16:18]...), fmt.Sprintf("message length %d is over %d", msg.Len, maxLen))
 	}
+	// anycastd patch AP-08: RFC 4271 6.1: each type has a minimum length and
+	// a KEEPALIVE is exactly the header; checked before the body is read.
+	var minLen uint16
+	switch msg.Type {
+	case BGP_MSG_OPEN:
+		minLen = 29
+	case BGP_MSG_UPDATE, BGP_MSG_ROUTE_REFRESH:
+		minLen = 23
+	case BGP_MSG_NOTIFICATION:
+		minLen = 21
+	}
+	if msg.Len < minLen || (msg.Type == BGP_MSG_KEEPALIVE && msg.Len != BGP_HEADER_LENGTH) {
+		return NewMessageError(BGP_ERROR_MESSAGE_HEADER_ERROR, BGP_ERROR_SUB_BAD_MESSAGE_LENGTH, append([]byte(nil), data[16:18]...), fmt.Sprintf("message type %d of length %d", msg.Type, msg.Len))
+	}
 	return nil
 }
+
+// headerMarker is the all-ones marker (anycastd patch AP-18).
+var headerMarker = bytes.Repeat([]byte{0xff}, 16)
 
 func (msg *BGPHeader) Serialize(options ...*MarshallingOption) ([]byte, error) {
 	buf := make([]byte, BGP_HEADER_LENGTH)
