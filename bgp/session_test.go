@@ -647,3 +647,35 @@ func TestRejectedOpenIsNotified(t *testing.T) {
 		t.Fatalf("%d of %d rejected OPENs got no NOTIFICATION, %d connections were left open", silent, n, leaks)
 	}
 }
+
+// TestReconnectAfterResetBIRD: the same bound against a real router. BIRD
+// resets the session (birdc restart, a Cease) and the speaker is back,
+// Established at BIRD with its route, within 2 s.
+func TestReconnectAfterResetBIRD(t *testing.T) {
+	l := newLab(t, labOptions{noIPv6: true, initial: []Route{{Prefix: svc4}}})
+	l.waitEstablished(t, "anycastd4")
+	l.waitRoute(t, svc4, "reachable at BIRD", reachable)
+	var worst time.Duration
+	for i := range 3 {
+		reset := time.Now()
+		if out, err := l.bird.birdc("restart", "anycastd4"); err != nil {
+			t.Fatalf("birdc restart: %v: %s", err, out)
+		}
+		// Wait for the drop first, then for the session to come back.
+		eventually(t, 5*time.Second, "session dropped at BIRD", func() (bool, string) {
+			st, _, err := l.bird.protocolState("anycastd4")
+			return err == nil && st != "Established", st
+		})
+		eventually(t, 10*time.Second, "established again", func() (bool, string) {
+			st, _, err := l.bird.protocolState("anycastd4")
+			return err == nil && st == "Established", st
+		})
+		gap := time.Since(reset)
+		t.Logf("reset %d: established again after %v", i+1, gap.Round(time.Millisecond))
+		worst = max(worst, gap)
+		l.waitRoute(t, svc4, "reachable at BIRD again", reachable)
+	}
+	if worst > 2*time.Second {
+		t.Fatalf("slowest reconnect %v, want within 2s", worst)
+	}
+}
